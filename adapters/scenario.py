@@ -1,0 +1,383 @@
+"""Scenario files: a policy, a scripted backend and expectations, from YAML or JSON.
+
+The format is the behaviour contract's (see the README). Reading is strict:
+an unknown key, a value of the wrong type or an impossible time is refused
+with a :class:`~pollwise.engine.errors.ScenarioError` that names the file,
+the line where it is known, and the problem.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+import yaml
+
+from pollwise.engine.answers import FailureKind
+from pollwise.engine.errors import PolicyError, ProfileError, ScenarioError
+from pollwise.engine.hints import parse_http_date
+from pollwise.engine.policy import Policy
+from pollwise.engine.profile import Profile
+
+__all__ = [
+    "DEFAULT_WALL_CLOCK",
+    "BackendEntry",
+    "Expectations",
+    "Scenario",
+    "load_scenario",
+    "scenario_from_mapping",
+]
+
+DEFAULT_WALL_CLOCK: Final = "Thu, 01 Jan 2026 00:00:00 GMT"
+
+
+@attrs.frozen(kw_only=True)
+class BackendEntry:
+    """What a request sent at or after ``at`` gets (until the next entry)."""
+
+    at: float
+    http_status: int = 200
+    headers: tuple[tuple[str, str], ...] = ()
+    #: the body's exact bytes (``body`` serialized as JSON, or ``raw``)
+    body: bytes = b""
+    #: a transport failure instead of an answer
+    error: FailureKind | None = None
+    latency: float = 0.0
+
+
+@attrs.frozen(kw_only=True)
+class Expectations:
+    """What a scenario expects; every field is optional."""
+
+    outcome: str | None = None
+    ended_by: float | None = None
+    ended_after: float | None = None
+    max_requests: int | None = None
+    min_requests: int | None = None
+    request_times: tuple[float, ...] | None = None
+    max_wait: float | None = None
+    messages: tuple[Any, ...] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Scenario:
+    """One scenario, read and checked."""
+
+    name: str
+    path: str = "<memory>"
+    policy: Policy = attrs.field(factory=Policy)
+    profile: Profile = attrs.field(factory=Profile)
+    history: tuple[Any, ...] = ()
+    cancel_at: float | None = None
+    trigger: BackendEntry | None = None
+    wall_clock: float = attrs.field(default=1767225600.0)
+    backend: tuple[BackendEntry, ...] = ()
+    expect: Expectations = attrs.field(factory=Expectations)
+
+
+# -- reading YAML with line numbers ----------------------------------------
+
+
+class _Located(dict[Any, Any]):
+    """A mapping that remembers the line of each of its keys."""
+
+    line: int | None = None
+    key_lines: dict[Any, int]
+
+
+class _LocatingLoader(yaml.SafeLoader):
+    pass
+
+
+def _construct_located(loader: _LocatingLoader, node: yaml.MappingNode) -> _Located:
+    loader.flatten_mapping(node)
+    result = _Located()
+    result.line = node.start_mark.line + 1
+    result.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            raise ScenarioError(
+                loader.name, "a mapping key must be a plain value", key_node.start_mark.line + 1
+            ) from None
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.key_lines[key] = key_node.start_mark.line + 1
+    return result
+
+
+_LocatingLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _construct_located,  # type: ignore[arg-type]
+)
+
+
+def _read_document(path: Path) -> Any:
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(name, "no such file") from None
+    except IsADirectoryError:
+        raise ScenarioError(name, "is a directory, not a scenario file") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(name, f"not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise ScenarioError(name, f"cannot be read ({exc.strerror})") from None
+    if path.suffix.lower() == ".json":
+        try:
+            return json.loads(text, parse_constant=_refuse_json_constant)
+        except json.JSONDecodeError as exc:
+            raise ScenarioError(name, f"invalid JSON: {exc.msg}", exc.lineno) from None
+        except ValueError as exc:
+            raise ScenarioError(name, f"invalid JSON: {exc}") from None
+    loader = _LocatingLoader(text)
+    loader.name = name
+    try:
+        return loader.get_single_data()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        raise ScenarioError(name, f"invalid YAML: {exc.problem or exc}", line) from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(name, f"invalid YAML: {exc}") from None
+    finally:
+        loader.dispose()
+
+
+def _refuse_json_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+# -- checking ----------------------------------------------------------------
+
+
+class _Reader:
+    """Walks a loaded document, raising errors that say where and what."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def fail(self, where: str, problem: str, node: Any = None, key: Any = None) -> ScenarioError:
+        line = None
+        if isinstance(node, _Located):
+            line = node.key_lines.get(key, node.line) if key is not None else node.line
+        return ScenarioError(self.path, f"{where}: {problem}", line)
+
+    def mapping(self, value: Any, where: str, allowed: frozenset[str], parent: Any = None, key: Any = None) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            raise self.fail(where, f"must be a mapping, not {_kind(value)}", parent, key)
+        for name in value:
+            if name not in allowed:
+                raise self.fail(
+                    where,
+                    f"unknown key {name!r} (known: {', '.join(sorted(allowed))})",
+                    value,
+                    name,
+                )
+        return value
+
+    def number(self, value: Any, where: str, node: Any, key: Any, *, minimum: float | None = None) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(where, f"must be a number, not {_kind(value)}", node, key)
+        if not math.isfinite(value):
+            raise self.fail(where, "must be a finite number", node, key)
+        if minimum is not None and value < minimum:
+            raise self.fail(where, f"must be >= {minimum:g}, got {value!r}", node, key)
+        return float(value)
+
+    def whole(self, value: Any, where: str, node: Any, key: Any) -> int:
+        number = self.number(value, where, node, key, minimum=0)
+        if not number.is_integer():
+            raise self.fail(where, f"must be a whole number, got {value!r}", node, key)
+        return int(number)
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "a mapping", _Located: "a mapping", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), type(value).__name__
+    )
+
+
+_TOP: Final = frozenset(
+    {"name", "policy", "history", "profile", "cancel_at", "trigger", "wall_clock", "backend", "expect"}
+)
+_ENTRY: Final = frozenset({"at", "http_status", "headers", "body", "raw", "error", "latency"})
+_TRIGGER: Final = frozenset({"http_status", "headers", "body", "raw", "error"})
+_EXPECT: Final = frozenset(
+    {
+        "outcome",
+        "ended_by",
+        "ended_after",
+        "max_requests",
+        "min_requests",
+        "request_times",
+        "max_wait",
+        "messages",
+    }
+)
+_OUTCOMES: Final = frozenset({"done", "failed", "timed_out", "stalled", "cancelled"})
+
+
+def _headers(reader: _Reader, value: Any, where: str, node: Any, key: Any) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise reader.fail(where, f"must be a mapping of names to values, not {_kind(value)}", node, key)
+    result = []
+    for name, item in value.items():
+        if isinstance(item, bool) or not isinstance(item, str | int | float):
+            raise reader.fail(f"{where}.{name}", f"must be a string, not {_kind(item)}", value, name)
+        result.append((str(name), item if isinstance(item, str) else json.dumps(item)))
+    return tuple(result)
+
+
+def _entry(reader: _Reader, value: Any, where: str, allowed: frozenset[str], parent: Any, key: Any) -> BackendEntry:
+    data = reader.mapping(value, where, allowed, parent, key)
+    at = 0.0
+    if "at" in allowed:
+        if "at" not in data:
+            raise reader.fail(where, "needs an 'at' time", data)
+        at = reader.number(data["at"], f"{where}.at", data, "at")
+    status = 200
+    if "http_status" in data:
+        status = reader.whole(data["http_status"], f"{where}.http_status", data, "http_status")
+        if not 100 <= status <= 599:
+            raise reader.fail(f"{where}.http_status", f"must be from 100 to 599, got {status}", data, "http_status")
+    present = [name for name in ("body", "raw", "error") if name in data]
+    if len(present) > 1:
+        raise reader.fail(where, f"give only one of body, raw and error (got {', '.join(present)})", data)
+    body = b""
+    error = None
+    if "body" in data:
+        try:
+            body = json.dumps(data["body"], allow_nan=False).encode()
+        except (TypeError, ValueError) as exc:
+            raise reader.fail(f"{where}.body", f"is not JSON-serialisable ({exc})", data, "body") from None
+    elif "raw" in data:
+        if not isinstance(data["raw"], str):
+            raise reader.fail(f"{where}.raw", f"must be a string, not {_kind(data['raw'])}", data, "raw")
+        body = data["raw"].encode()
+    elif "error" in data:
+        names = {kind.value: kind for kind in (FailureKind.CONNECT, FailureKind.TIMEOUT, FailureKind.RESET)}
+        if data["error"] not in names:
+            raise reader.fail(f"{where}.error", f"must be connect, timeout or reset, got {data['error']!r}", data, "error")
+        error = names[data["error"]]
+    latency = 0.0
+    if "latency" in data:
+        latency = reader.number(data["latency"], f"{where}.latency", data, "latency", minimum=0)
+    return BackendEntry(
+        at=at,
+        http_status=status,
+        headers=_headers(reader, data.get("headers"), f"{where}.headers", data, "headers"),
+        body=body,
+        error=error,
+        latency=latency,
+    )
+
+
+def _expectations(reader: _Reader, value: Any, parent: Any) -> Expectations:
+    if value is None:
+        return Expectations()
+    data = reader.mapping(value, "expect", _EXPECT, parent, "expect")
+    fields: dict[str, Any] = {}
+    if "outcome" in data:
+        if data["outcome"] not in _OUTCOMES:
+            raise reader.fail("expect.outcome", f"must be one of {', '.join(sorted(_OUTCOMES))}, got {data['outcome']!r}", data, "outcome")
+        fields["outcome"] = data["outcome"]
+    for name in ("ended_by", "ended_after", "max_wait"):
+        if data.get(name) is not None:
+            fields[name] = reader.number(data[name], f"expect.{name}", data, name)
+    for name in ("max_requests", "min_requests"):
+        if data.get(name) is not None:
+            fields[name] = reader.whole(data[name], f"expect.{name}", data, name)
+    if data.get("request_times") is not None:
+        times = data["request_times"]
+        if not isinstance(times, list):
+            raise reader.fail("expect.request_times", f"must be a list, not {_kind(times)}", data, "request_times")
+        fields["request_times"] = tuple(
+            reader.number(item, f"expect.request_times[{i}]", data, "request_times") for i, item in enumerate(times)
+        )
+    if data.get("messages") is not None:
+        if not isinstance(data["messages"], list):
+            raise reader.fail("expect.messages", f"must be a list, not {_kind(data['messages'])}", data, "messages")
+        fields["messages"] = tuple(data["messages"])
+    return Expectations(**fields)
+
+
+def scenario_from_mapping(document: Any, path: str = "<memory>", default_name: str = "scenario") -> Scenario:
+    """Check a loaded document and build the :class:`Scenario` it describes.
+
+    Raises:
+        ScenarioError: naming ``path``, the line where known, and the problem.
+    """
+    reader = _Reader(path)
+    data = reader.mapping(document, "scenario", _TOP)
+    name = data.get("name", default_name)
+    if not isinstance(name, str | int | float) or isinstance(name, bool):
+        raise reader.fail("name", f"must be a string, not {_kind(name)}", data, "name")
+    policy_data = data.get("policy") or {}
+    if not isinstance(policy_data, Mapping):
+        raise reader.fail("policy", f"must be a mapping, not {_kind(policy_data)}", data, "policy")
+    try:
+        policy = Policy.from_mapping(policy_data)
+    except PolicyError as exc:
+        raise reader.fail("policy", str(exc), policy_data, exc.field) from None
+    profile_data = data.get("profile") or {}
+    try:
+        profile = Profile.from_mapping(profile_data)
+    except ProfileError as exc:
+        node = profile_data if isinstance(profile_data, _Located) else data
+        raise reader.fail("profile", str(exc), node, exc.field if node is profile_data else "profile") from None
+    history = data.get("history") or []
+    if not isinstance(history, list):
+        raise reader.fail("history", f"must be a list of message ids, not {_kind(history)}", data, "history")
+    cancel_at = None
+    if data.get("cancel_at") is not None:
+        cancel_at = reader.number(data["cancel_at"], "cancel_at", data, "cancel_at")
+    trigger = None
+    if data.get("trigger") is not None:
+        trigger = _entry(reader, data["trigger"], "trigger", _TRIGGER, data, "trigger")
+    wall_clock = 1767225600.0
+    if data.get("wall_clock") is not None:
+        text = data["wall_clock"]
+        moment = parse_http_date(text) if isinstance(text, str) else None
+        if moment is None:
+            raise reader.fail("wall_clock", f"must be an HTTP-date such as {DEFAULT_WALL_CLOCK!r}, got {text!r}", data, "wall_clock")
+        wall_clock = moment
+    backend_data = data.get("backend") or []
+    if not isinstance(backend_data, list):
+        raise reader.fail("backend", f"must be a list of entries, not {_kind(backend_data)}", data, "backend")
+    backend = tuple(
+        _entry(reader, item, f"backend[{i}]", _ENTRY, data, "backend") for i, item in enumerate(backend_data)
+    )
+    return Scenario(
+        name=str(name),
+        path=path,
+        policy=policy,
+        profile=profile,
+        history=tuple(history),
+        cancel_at=cancel_at,
+        trigger=trigger,
+        wall_clock=wall_clock,
+        backend=backend,
+        expect=_expectations(reader, data.get("expect"), data),
+    )
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read a scenario file (YAML, or JSON when it ends in ``.json``).
+
+    Raises:
+        ScenarioError: the file cannot be read or describes no valid scenario.
+    """
+    path = Path(path)
+    document = _read_document(path)
+    return scenario_from_mapping(document, str(path), default_name=path.stem)

@@ -1,0 +1,268 @@
+"""What the API port hands back, and what the engine makes of it.
+
+The API port returns a :class:`Response` (status, headers, body bytes) or a
+:class:`TransportFailure`. :func:`classify` turns either into one of the
+three kinds of answer the contract knows:
+
+- :class:`Readable`: a 2xx whose body is JSON (or empty: "no news") with
+  messages that are a list or absent, and a 304;
+- :class:`Failed`: transport errors, 5xx, 408, 425, 429, and 2xx bodies
+  that cannot be read; worth trying again;
+- :class:`Fatal`: every other status; trying again cannot help.
+
+Classification is pure: the real HTTP adapter and the scripted fake API
+share it, so a scenario and a live session read answers the same way.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any, Final
+
+import attrs
+
+from .hints import read_hint
+from .profile import Profile, StatusKind
+
+__all__ = [
+    "Answer",
+    "Failed",
+    "Fatal",
+    "FailureKind",
+    "Message",
+    "Readable",
+    "Reply",
+    "Response",
+    "TransportFailure",
+    "canonical",
+    "classify",
+    "classify_trigger",
+]
+
+
+def _lower_headers(headers: Iterable[tuple[str, str]] | Mapping[str, str]) -> Any:
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    return tuple((str(name).lower(), str(value)) for name, value in items)
+
+
+@attrs.frozen
+class Response:
+    """An HTTP answer as the API port saw it.
+
+    Header names are kept in lower case; when a name repeats, the first
+    value is the one :meth:`header` returns.
+    """
+
+    status_code: int
+    headers: tuple[tuple[str, str], ...] = attrs.field(
+        default=(), converter=_lower_headers
+    )
+    body: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        """The first value of a header, by case-insensitive name."""
+        wanted = name.lower()
+        for key, value in self.headers:
+            if key == wanted:
+                return value
+        return None
+
+    def header_map(self) -> dict[str, str]:
+        """Headers as a dict of lower-case names to their first value."""
+        result: dict[str, str] = {}
+        for key, value in self.headers:
+            result.setdefault(key, value)
+        return result
+
+
+class FailureKind(enum.Enum):
+    """Why a request got no HTTP answer at all."""
+
+    CONNECT = "connect"
+    TIMEOUT = "timeout"
+    RESET = "reset"
+    TOO_LARGE = "too_large"
+    PROTOCOL = "protocol"
+
+
+@attrs.frozen
+class TransportFailure:
+    """A request that got no usable HTTP answer."""
+
+    kind: FailureKind
+    detail: str = ""
+
+
+#: What an API port returns for one request.
+Reply = Response | TransportFailure
+
+
+def canonical(value: object) -> str:
+    """A JSON text that tells ids apart exactly: ``7``, ``"7"`` and ``7.0`` differ."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+@attrs.frozen
+class Message:
+    """One message of a readable answer.
+
+    Attributes:
+        key: identity within the session; ids and positions live in separate
+            key spaces, so an id ``"#0"`` never meets position 0.
+        id: the message's id, or None when it has none.
+        position: 0-based position in the answer's list.
+        data: the message as the API sent it.
+    """
+
+    key: tuple[str, str]
+    id: Any
+    position: int
+    data: Any = attrs.field(eq=False, repr=False)
+
+    @property
+    def label(self) -> Any:
+        """How the message is reported: its id, or ``#<position>``."""
+        return self.id if self.key[0] == "id" else f"#{self.position}"
+
+
+@attrs.frozen
+class Readable:
+    """An answer worth reading for messages, status and progress."""
+
+    status: Any = None
+    status_kind: StatusKind = StatusKind.ABSENT
+    messages: tuple[Message, ...] = ()
+    #: the value at the profile's progress_path; None when nothing was found
+    progress_value: Any = None
+    http_status: int | None = 200
+    hint: float | None = None
+
+
+@attrs.frozen
+class Failed:
+    """A poll that failed in a way that may pass: try again later."""
+
+    reason: str
+    http_status: int | None = None
+    hint: float | None = None
+
+
+@attrs.frozen
+class Fatal:
+    """An answer that no retry can fix."""
+
+    reason: str
+    http_status: int
+    hint: float | None = None
+
+
+Answer = Readable | Failed | Fatal
+
+_RETRYABLE_STATUSES: Final = frozenset({408, 425, 429})
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _parse_json(body: bytes) -> tuple[bool, Any]:
+    try:
+        text = body.decode("utf-8-sig")
+        return True, json.loads(text, parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return False, None
+
+
+def _messages(items: list[Any], profile: Profile) -> tuple[Message, ...]:
+    result = []
+    for position, item in enumerate(items):
+        found = profile.search("id_path", item) if isinstance(item, dict) else None
+        if found is None:
+            key = ("position", str(position))
+        else:
+            try:
+                key = ("id", canonical(found))
+            except ValueError:
+                key = ("position", str(position))
+                found = None
+        result.append(Message(key=key, id=found, position=position, data=item))
+    return tuple(result)
+
+
+def _hint(response: Response, wall_time: float) -> float | None:
+    return read_hint(response.header_map(), wall_time)
+
+
+def classify(reply: Reply, profile: Profile, wall_time: float) -> Answer:
+    """Sort one poll's reply into readable, failed or fatal (see the module doc).
+
+    Args:
+        reply: what the API port returned.
+        profile: where status, messages and ids are.
+        wall_time: the wall clock when the reply arrived, for HTTP-date hints.
+    """
+    if isinstance(reply, TransportFailure):
+        detail = f": {reply.detail}" if reply.detail else ""
+        return Failed(reason=f"{reply.kind.value}{detail}")
+
+    status = reply.status_code
+    hint = _hint(reply, wall_time)
+    if status == 304:
+        return Readable(http_status=304, hint=hint)
+    if 500 <= status <= 599 or status in _RETRYABLE_STATUSES:
+        return Failed(reason=f"HTTP {status}", http_status=status, hint=hint)
+    if not 200 <= status <= 299:
+        return Fatal(reason=f"HTTP {status}", http_status=status, hint=hint)
+    if not reply.body.strip():
+        return Readable(http_status=status, hint=hint)
+
+    ok, document = _parse_json(reply.body)
+    if not ok:
+        return Failed(reason="body is not JSON", http_status=status, hint=hint)
+    items = profile.search("messages_path", document)
+    if items is not None and not isinstance(items, list):
+        return Failed(
+            reason=f"messages are a {type(items).__name__}, not a list",
+            http_status=status,
+            hint=hint,
+        )
+    status_value = profile.search("status_path", document)
+    return Readable(
+        status=status_value,
+        status_kind=profile.status_kind(status_value),
+        messages=_messages(items or [], profile),
+        progress_value=profile.search("progress_path", document),
+        http_status=status,
+        hint=hint,
+    )
+
+
+def classify_trigger(reply: Reply, wall_time: float) -> Answer:
+    """Sort the trigger's reply: any 2xx succeeded, anything else failed.
+
+    The trigger is a POST that may not be idempotent, so a failure is never
+    retried; the session that sent it ends as failed at once.
+    """
+    if isinstance(reply, TransportFailure):
+        detail = f": {reply.detail}" if reply.detail else ""
+        return Failed(reason=f"trigger {reply.kind.value}{detail}")
+    hint = _hint(reply, wall_time)
+    if 200 <= reply.status_code <= 299:
+        return Readable(http_status=reply.status_code, hint=hint)
+    return Failed(
+        reason=f"trigger answered HTTP {reply.status_code}",
+        http_status=reply.status_code,
+        hint=hint,
+    )
+
+
+def is_finite_number(value: object) -> bool:
+    """True for an int or float that is finite (bools excluded)."""
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )

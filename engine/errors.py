@@ -1,0 +1,73 @@
+"""The errors pollwise raises.
+
+Every error pollwise raises on purpose derives from :class:`PollingError`::
+
+    PollingError
+    ├── PolicyError (also ValueError)        a policy field has a bad value
+    ├── ProfileError (also ValueError)       a profile is malformed
+    ├── ScenarioError (also ValueError)      a scenario file cannot be read
+    └── SessionError (also RuntimeError)     a session was used the wrong way
+
+The outcome of a session (done, failed, timed out, stalled, cancelled) is a
+state of the machine, never an exception: a runner returns it, and raising is
+the caller's choice.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "PolicyError",
+    "PollingError",
+    "ProfileError",
+    "ScenarioError",
+    "SessionError",
+]
+
+
+class PollingError(Exception):
+    """Root of every error pollwise raises on purpose."""
+
+
+class PolicyError(PollingError, ValueError):
+    """A policy was built with a value the contract refuses.
+
+    Attributes:
+        field: the name of the offending field.
+        value: the value that was refused.
+    """
+
+    def __init__(self, field: str, value: Any, problem: str) -> None:
+        self.field = field
+        self.value = value
+        self.problem = problem
+        super().__init__(f"policy field {field!r}: {problem} (got {value!r})")
+
+
+class ProfileError(PollingError, ValueError):
+    """A profile (where status, messages and ids are found) is malformed."""
+
+    def __init__(self, field: str, value: Any, problem: str) -> None:
+        self.field = field
+        self.value = value
+        self.problem = problem
+        super().__init__(f"profile field {field!r}: {problem} (got {value!r})")
+
+
+class ScenarioError(PollingError, ValueError):
+    """A scenario file cannot be read.
+
+    The message names the file, the line where it is known, and the problem.
+    """
+
+    def __init__(self, path: str, problem: str, line: int | None = None) -> None:
+        self.path = path
+        self.line = line
+        self.problem = problem
+        where = f"{path}:{line}" if line is not None else path
+        super().__init__(f"{where}: {problem}")
+
+
+class SessionError(PollingError, RuntimeError):
+    """A session was driven the wrong way (started twice, run after its end)."""

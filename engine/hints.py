@@ -1,0 +1,107 @@
+"""Reading a server's "come back later" hints.
+
+An answer may carry ``retry-after-ms`` (milliseconds) or ``Retry-After``
+(seconds, or an HTTP-date as RFC 9110 section 10.2.3 allows). The
+millisecond header wins when both can be read. Anything that cannot be read
+exactly (a sign, an exponent, NaN, garbage) is no hint at all: a server that
+sends ``1e1`` did not say ten seconds in any syntax the RFC knows.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from collections.abc import Mapping
+from typing import Final
+
+__all__ = ["parse_http_date", "read_hint"]
+
+_DECIMAL: Final = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+_MONTHS: Final = {
+    name: number
+    for number, name in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun",
+         "jul", "aug", "sep", "oct", "nov", "dec"),
+        start=1,
+    )
+}  # fmt: skip
+
+# The three forms RFC 9110 accepts: IMF-fixdate, the obsolete RFC 850 form,
+# and C's asctime() form.
+_IMF: Final = re.compile(
+    r"[A-Za-z]{3}, (\d{2}) ([A-Za-z]{3}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) GMT"
+)
+_RFC850: Final = re.compile(
+    r"[A-Za-z]+, (\d{2})-([A-Za-z]{3})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) GMT"
+)
+_ASCTIME: Final = re.compile(
+    r"[A-Za-z]{3} ([A-Za-z]{3}) ([ \d]\d) (\d{2}):(\d{2}):(\d{2}) (\d{4})"
+)
+
+
+def parse_http_date(text: str) -> float | None:
+    """Seconds since the epoch for an HTTP-date, or None if it is not one."""
+    text = text.strip()
+    if match := _IMF.fullmatch(text):
+        day, month, year, hour, minute, second = match.groups()
+    elif match := _RFC850.fullmatch(text):
+        day, month, short_year, hour, minute, second = match.groups()
+        # RFC 9110: a two-digit year more than 50 years in the future is
+        # in the past century; for our purposes 1970-2069 is plenty.
+        year = str(2000 + int(short_year) if int(short_year) < 70 else 1900 + int(short_year))
+    elif match := _ASCTIME.fullmatch(text):
+        month, day, hour, minute, second, year = match.groups()
+    else:
+        return None
+    month_number = _MONTHS.get(month.lower())
+    if month_number is None:
+        return None
+    fields = (int(year), month_number, int(day), int(hour), int(minute), int(second))
+    if not (1 <= fields[2] <= 31 and fields[3] < 24 and fields[4] < 60 and fields[5] <= 60):
+        return None
+    try:
+        return float(calendar.timegm((*fields, 0, 0, 0)))
+    except (OverflowError, ValueError):
+        return None
+
+
+def _seconds(text: str) -> float | None:
+    text = text.strip()
+    if not _DECIMAL.fullmatch(text):
+        return None
+    value = float(text)
+    return value if value != float("inf") else None
+
+
+def read_hint(headers: Mapping[str, str], wall_time: float) -> float | None:
+    """The delay a server asked for, in seconds, or None when it asked none.
+
+    Args:
+        headers: the answer's headers, with lower-case names.
+        wall_time: the wall clock (seconds since the epoch) when the answer
+            arrived; used for an HTTP-date when the answer has no ``Date``.
+
+    Returns:
+        The hint in seconds, never negative (a date in the past means "now"),
+        and not yet clamped by the policy's ``max_retry_after``.
+    """
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        value = _seconds(millis)
+        if value is not None:
+            return value / 1000.0
+    after = headers.get("retry-after")
+    if after is None:
+        return None
+    value = _seconds(after)
+    if value is not None:
+        return value
+    moment = parse_http_date(after)
+    if moment is None:
+        return None
+    date_header = headers.get("date")
+    reference = parse_http_date(date_header) if date_header is not None else None
+    if reference is None:
+        reference = wall_time
+    return max(0.0, moment - reference)
