@@ -104,7 +104,9 @@ def _construct_located(loader: _LocatingLoader, node: yaml.MappingNode) -> _Loca
             hash(key)
         except TypeError:
             raise ScenarioError(
-                loader.name, "a mapping key must be a plain value", key_node.start_mark.line + 1
+                loader.name,
+                "a mapping key must be a plain value",
+                key_node.start_mark.line + 1,
             ) from None
         result[key] = loader.construct_object(value_node, deep=True)
         result.key_lines[key] = key_node.start_mark.line + 1
@@ -113,7 +115,7 @@ def _construct_located(loader: _LocatingLoader, node: yaml.MappingNode) -> _Loca
 
 _LocatingLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_located,  # type: ignore[arg-type]
+    _construct_located,
 )
 
 
@@ -163,15 +165,26 @@ class _Reader:
     def __init__(self, path: str) -> None:
         self.path = path
 
-    def fail(self, where: str, problem: str, node: Any = None, key: Any = None) -> ScenarioError:
+    def fail(
+        self, where: str, problem: str, node: Any = None, key: Any = None
+    ) -> ScenarioError:
         line = None
         if isinstance(node, _Located):
             line = node.key_lines.get(key, node.line) if key is not None else node.line
         return ScenarioError(self.path, f"{where}: {problem}", line)
 
-    def mapping(self, value: Any, where: str, allowed: frozenset[str], parent: Any = None, key: Any = None) -> Mapping[str, Any]:
+    def mapping(
+        self,
+        value: Any,
+        where: str,
+        allowed: frozenset[str],
+        parent: Any = None,
+        key: Any = None,
+    ) -> Mapping[str, Any]:
         if not isinstance(value, Mapping):
-            raise self.fail(where, f"must be a mapping, not {_kind(value)}", parent, key)
+            raise self.fail(
+                where, f"must be a mapping, not {_kind(value)}", parent, key
+            )
         for name in value:
             if name not in allowed:
                 raise self.fail(
@@ -182,7 +195,15 @@ class _Reader:
                 )
         return value
 
-    def number(self, value: Any, where: str, node: Any, key: Any, *, minimum: float | None = None) -> float:
+    def number(
+        self,
+        value: Any,
+        where: str,
+        node: Any,
+        key: Any,
+        *,
+        minimum: float | None = None,
+    ) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(where, f"must be a number, not {_kind(value)}", node, key)
         if not math.isfinite(value):
@@ -201,15 +222,31 @@ class _Reader:
 def _kind(value: Any) -> str:
     if value is None:
         return "null"
-    return {dict: "a mapping", _Located: "a mapping", list: "a list", str: "a string", bool: "a boolean"}.get(
-        type(value), type(value).__name__
-    )
+    return {
+        dict: "a mapping",
+        _Located: "a mapping",
+        list: "a list",
+        str: "a string",
+        bool: "a boolean",
+    }.get(type(value), type(value).__name__)
 
 
 _TOP: Final = frozenset(
-    {"name", "policy", "history", "profile", "cancel_at", "trigger", "wall_clock", "backend", "expect"}
+    {
+        "name",
+        "policy",
+        "history",
+        "profile",
+        "cancel_at",
+        "trigger",
+        "wall_clock",
+        "backend",
+        "expect",
+    }
 )
-_ENTRY: Final = frozenset({"at", "http_status", "headers", "body", "raw", "error", "latency"})
+_ENTRY: Final = frozenset(
+    {"at", "http_status", "headers", "body", "raw", "error", "latency"}
+)
 _TRIGGER: Final = frozenset({"http_status", "headers", "body", "raw", "error"})
 _EXPECT: Final = frozenset(
     {
@@ -226,20 +263,36 @@ _EXPECT: Final = frozenset(
 _OUTCOMES: Final = frozenset({"done", "failed", "timed_out", "stalled", "cancelled"})
 
 
-def _headers(reader: _Reader, value: Any, where: str, node: Any, key: Any) -> tuple[tuple[str, str], ...]:
+def _headers(
+    reader: _Reader, value: Any, where: str, node: Any, key: Any
+) -> tuple[tuple[str, str], ...]:
     if value is None:
         return ()
     if not isinstance(value, Mapping):
-        raise reader.fail(where, f"must be a mapping of names to values, not {_kind(value)}", node, key)
+        raise reader.fail(
+            where,
+            f"must be a mapping of names to values, not {_kind(value)}",
+            node,
+            key,
+        )
     result = []
     for name, item in value.items():
         if isinstance(item, bool) or not isinstance(item, str | int | float):
-            raise reader.fail(f"{where}.{name}", f"must be a string, not {_kind(item)}", value, name)
+            raise reader.fail(
+                f"{where}.{name}", f"must be a string, not {_kind(item)}", value, name
+            )
         result.append((str(name), item if isinstance(item, str) else json.dumps(item)))
     return tuple(result)
 
 
-def _entry(reader: _Reader, value: Any, where: str, allowed: frozenset[str], parent: Any, key: Any) -> BackendEntry:
+def _entry(
+    reader: _Reader,
+    value: Any,
+    where: str,
+    allowed: frozenset[str],
+    parent: Any,
+    key: Any,
+) -> BackendEntry:
     data = reader.mapping(value, where, allowed, parent, key)
     at = 0.0
     if "at" in allowed:
@@ -248,35 +301,65 @@ def _entry(reader: _Reader, value: Any, where: str, allowed: frozenset[str], par
         at = reader.number(data["at"], f"{where}.at", data, "at")
     status = 200
     if "http_status" in data:
-        status = reader.whole(data["http_status"], f"{where}.http_status", data, "http_status")
+        status = reader.whole(
+            data["http_status"], f"{where}.http_status", data, "http_status"
+        )
         if not 100 <= status <= 599:
-            raise reader.fail(f"{where}.http_status", f"must be from 100 to 599, got {status}", data, "http_status")
+            raise reader.fail(
+                f"{where}.http_status",
+                f"must be from 100 to 599, got {status}",
+                data,
+                "http_status",
+            )
     present = [name for name in ("body", "raw", "error") if name in data]
     if len(present) > 1:
-        raise reader.fail(where, f"give only one of body, raw and error (got {', '.join(present)})", data)
+        raise reader.fail(
+            where,
+            f"give only one of body, raw and error (got {', '.join(present)})",
+            data,
+        )
     body = b""
     error = None
     if "body" in data:
         try:
             body = json.dumps(data["body"], allow_nan=False).encode()
         except (TypeError, ValueError) as exc:
-            raise reader.fail(f"{where}.body", f"is not JSON-serialisable ({exc})", data, "body") from None
+            raise reader.fail(
+                f"{where}.body", f"is not JSON-serialisable ({exc})", data, "body"
+            ) from None
     elif "raw" in data:
         if not isinstance(data["raw"], str):
-            raise reader.fail(f"{where}.raw", f"must be a string, not {_kind(data['raw'])}", data, "raw")
+            raise reader.fail(
+                f"{where}.raw",
+                f"must be a string, not {_kind(data['raw'])}",
+                data,
+                "raw",
+            )
         body = data["raw"].encode()
     elif "error" in data:
-        names = {kind.value: kind for kind in (FailureKind.CONNECT, FailureKind.TIMEOUT, FailureKind.RESET)}
+        names = {
+            kind.value: kind
+            for kind in (FailureKind.CONNECT, FailureKind.TIMEOUT, FailureKind.RESET)
+        }
         if data["error"] not in names:
-            raise reader.fail(f"{where}.error", f"must be connect, timeout or reset, got {data['error']!r}", data, "error")
+            raise reader.fail(
+                f"{where}.error",
+                f"must be connect, timeout or reset, got {data['error']!r}",
+                data,
+                "error",
+            )
         error = names[data["error"]]
     latency = 0.0
     if "latency" in data:
-        latency = reader.number(data["latency"], f"{where}.latency", data, "latency", minimum=0)
+        latency = reader.number(
+            data["latency"], f"{where}.latency", data, "latency", minimum=0
+        )
     return BackendEntry(
         at=at,
         http_status=status,
-        headers=_headers(reader, data.get("headers"), f"{where}.headers", data, "headers"),
+        headers=_headers(
+            reader, data.get("headers"), f"{where}.headers", data, "headers"
+        ),
         body=body,
         error=error,
         latency=latency,
@@ -290,7 +373,13 @@ def _expectations(reader: _Reader, value: Any, parent: Any) -> Expectations:
     fields: dict[str, Any] = {}
     if "outcome" in data:
         if data["outcome"] not in _OUTCOMES:
-            raise reader.fail("expect.outcome", f"must be one of {', '.join(sorted(_OUTCOMES))}, got {data['outcome']!r}", data, "outcome")
+            raise reader.fail(
+                "expect.outcome",
+                f"must be one of {', '.join(sorted(_OUTCOMES))}, "
+                f"got {data['outcome']!r}",
+                data,
+                "outcome",
+            )
         fields["outcome"] = data["outcome"]
     for name in ("ended_by", "ended_after", "max_wait"):
         if data.get(name) is not None:
@@ -301,18 +390,31 @@ def _expectations(reader: _Reader, value: Any, parent: Any) -> Expectations:
     if data.get("request_times") is not None:
         times = data["request_times"]
         if not isinstance(times, list):
-            raise reader.fail("expect.request_times", f"must be a list, not {_kind(times)}", data, "request_times")
+            raise reader.fail(
+                "expect.request_times",
+                f"must be a list, not {_kind(times)}",
+                data,
+                "request_times",
+            )
         fields["request_times"] = tuple(
-            reader.number(item, f"expect.request_times[{i}]", data, "request_times") for i, item in enumerate(times)
+            reader.number(item, f"expect.request_times[{i}]", data, "request_times")
+            for i, item in enumerate(times)
         )
     if data.get("messages") is not None:
         if not isinstance(data["messages"], list):
-            raise reader.fail("expect.messages", f"must be a list, not {_kind(data['messages'])}", data, "messages")
+            raise reader.fail(
+                "expect.messages",
+                f"must be a list, not {_kind(data['messages'])}",
+                data,
+                "messages",
+            )
         fields["messages"] = tuple(data["messages"])
     return Expectations(**fields)
 
 
-def scenario_from_mapping(document: Any, path: str = "<memory>", default_name: str = "scenario") -> Scenario:
+def scenario_from_mapping(
+    document: Any, path: str = "<memory>", default_name: str = "scenario"
+) -> Scenario:
     """Check a loaded document and build the :class:`Scenario` it describes.
 
     Raises:
@@ -325,7 +427,9 @@ def scenario_from_mapping(document: Any, path: str = "<memory>", default_name: s
         raise reader.fail("name", f"must be a string, not {_kind(name)}", data, "name")
     policy_data = data.get("policy") or {}
     if not isinstance(policy_data, Mapping):
-        raise reader.fail("policy", f"must be a mapping, not {_kind(policy_data)}", data, "policy")
+        raise reader.fail(
+            "policy", f"must be a mapping, not {_kind(policy_data)}", data, "policy"
+        )
     try:
         policy = Policy.from_mapping(policy_data)
     except PolicyError as exc:
@@ -335,10 +439,17 @@ def scenario_from_mapping(document: Any, path: str = "<memory>", default_name: s
         profile = Profile.from_mapping(profile_data)
     except ProfileError as exc:
         node = profile_data if isinstance(profile_data, _Located) else data
-        raise reader.fail("profile", str(exc), node, exc.field if node is profile_data else "profile") from None
+        raise reader.fail(
+            "profile", str(exc), node, exc.field if node is profile_data else "profile"
+        ) from None
     history = data.get("history") or []
     if not isinstance(history, list):
-        raise reader.fail("history", f"must be a list of message ids, not {_kind(history)}", data, "history")
+        raise reader.fail(
+            "history",
+            f"must be a list of message ids, not {_kind(history)}",
+            data,
+            "history",
+        )
     cancel_at = None
     if data.get("cancel_at") is not None:
         cancel_at = reader.number(data["cancel_at"], "cancel_at", data, "cancel_at")
@@ -350,13 +461,24 @@ def scenario_from_mapping(document: Any, path: str = "<memory>", default_name: s
         text = data["wall_clock"]
         moment = parse_http_date(text) if isinstance(text, str) else None
         if moment is None:
-            raise reader.fail("wall_clock", f"must be an HTTP-date such as {DEFAULT_WALL_CLOCK!r}, got {text!r}", data, "wall_clock")
+            raise reader.fail(
+                "wall_clock",
+                f"must be an HTTP-date such as {DEFAULT_WALL_CLOCK!r}, got {text!r}",
+                data,
+                "wall_clock",
+            )
         wall_clock = moment
     backend_data = data.get("backend") or []
     if not isinstance(backend_data, list):
-        raise reader.fail("backend", f"must be a list of entries, not {_kind(backend_data)}", data, "backend")
+        raise reader.fail(
+            "backend",
+            f"must be a list of entries, not {_kind(backend_data)}",
+            data,
+            "backend",
+        )
     backend = tuple(
-        _entry(reader, item, f"backend[{i}]", _ENTRY, data, "backend") for i, item in enumerate(backend_data)
+        _entry(reader, item, f"backend[{i}]", _ENTRY, data, "backend")
+        for i, item in enumerate(backend_data)
     )
     return Scenario(
         name=str(name),

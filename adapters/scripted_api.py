@@ -43,7 +43,9 @@ class ScriptedApi:
         self._entries = sorted(timeline, key=lambda entry: entry.at)
         self._times = [entry.at for entry in self._entries]
         self._clock = clock
-        self._trigger = trigger if trigger is not None else BackendEntry(at=0, http_status=202)
+        self._trigger = (
+            trigger if trigger is not None else BackendEntry(at=0, http_status=202)
+        )
         self._origin = clock.now() if origin is None else origin
         #: send times of every fetch, seconds since t = 0
         self.requests: list[float] = []
@@ -63,7 +65,9 @@ class ScriptedApi:
         entry = self.entry_at(sent)
         if entry.error is FailureKind.TIMEOUT or entry.latency > timeout:
             self._clock.advance(timeout)
-            return TransportFailure(FailureKind.TIMEOUT, f"no answer within {timeout:g}s")
+            return TransportFailure(
+                FailureKind.TIMEOUT, f"no answer within {timeout:g}s"
+            )
         self._clock.advance(entry.latency)
         return _reply(entry)
 

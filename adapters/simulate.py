@@ -15,6 +15,7 @@ import attrs
 
 from pollwise.engine.answers import canonical
 from pollwise.engine.events import MessagesDelivered, PollAnswered, PollFailed, PollSent
+from pollwise.engine.ports import Observer
 from pollwise.engine.runners import run_async, run_sync
 from pollwise.engine.session import Session
 
@@ -28,7 +29,7 @@ __all__ = ["SimulationResult", "check_expectations", "simulate"]
 TOLERANCE: Final = 1e-6
 
 
-class _Timeline:
+class _Timeline(Observer):
     """Observer that keeps what ``simulate --json`` reports."""
 
     def __init__(self) -> None:
@@ -90,7 +91,9 @@ class SimulationResult:
         }
 
 
-def simulate(scenario: Scenario, *, runner: Literal["sync", "async"] = "sync") -> SimulationResult:
+def simulate(
+    scenario: Scenario, *, runner: Literal["sync", "async"] = "sync"
+) -> SimulationResult:
     """Run one scenario on a fake clock and check its expectations.
 
     Args:
@@ -117,9 +120,11 @@ def simulate(scenario: Scenario, *, runner: Literal["sync", "async"] = "sync") -
 
     verdict = session.verdict
     ended_at = session.ended_at
-    assert verdict is not None and ended_at is not None
+    assert verdict is not None
+    assert ended_at is not None
     waits = tuple(
-        sent - ended for sent, ended in zip(timeline.sent[1:], timeline.ended, strict=False)
+        sent - ended
+        for sent, ended in zip(timeline.sent[1:], timeline.ended, strict=False)
     )
     result = SimulationResult(
         name=scenario.name,
@@ -134,7 +139,9 @@ def simulate(scenario: Scenario, *, runner: Literal["sync", "async"] = "sync") -
         first_seen=tuple(timeline.first_seen),
         expect_failures=(),
     )
-    return attrs.evolve(result, expect_failures=tuple(check_expectations(scenario, result)))
+    return attrs.evolve(
+        result, expect_failures=tuple(check_expectations(scenario, result))
+    )
 
 
 def _same_ids(expected: Any, actual: Any) -> bool:
@@ -152,15 +159,24 @@ def check_expectations(scenario: Scenario, result: SimulationResult) -> list[str
     if expect.outcome is not None and expect.outcome != result.outcome:
         failures.append(f"outcome: expected {expect.outcome}, got {result.outcome}")
     if expect.ended_by is not None and result.ended_at > expect.ended_by + TOLERANCE:
-        failures.append(f"ended_by: ended at {result.ended_at:g}, after {expect.ended_by:g}")
-    if expect.ended_after is not None and result.ended_at < expect.ended_after - TOLERANCE:
+        failures.append(
+            f"ended_by: ended at {result.ended_at:g}, after {expect.ended_by:g}"
+        )
+    if (
+        expect.ended_after is not None
+        and result.ended_at < expect.ended_after - TOLERANCE
+    ):
         failures.append(
             f"ended_after: ended at {result.ended_at:g}, before {expect.ended_after:g}"
         )
     if expect.max_requests is not None and requests > expect.max_requests:
-        failures.append(f"max_requests: {requests} requests, more than {expect.max_requests}")
+        failures.append(
+            f"max_requests: {requests} requests, more than {expect.max_requests}"
+        )
     if expect.min_requests is not None and requests < expect.min_requests:
-        failures.append(f"min_requests: {requests} requests, fewer than {expect.min_requests}")
+        failures.append(
+            f"min_requests: {requests} requests, fewer than {expect.min_requests}"
+        )
     if expect.request_times is not None:
         wanted, got = expect.request_times, result.request_times
         if len(wanted) != len(got) or any(
@@ -172,10 +188,15 @@ def check_expectations(scenario: Scenario, result: SimulationResult) -> list[str
     if expect.max_wait is not None:
         longest = max(result.waits, default=0.0)
         if longest > expect.max_wait + TOLERANCE:
-            failures.append(f"max_wait: a wait of {longest:g}s, more than {expect.max_wait:g}s")
+            failures.append(
+                f"max_wait: a wait of {longest:g}s, more than {expect.max_wait:g}s"
+            )
     if expect.messages is not None and (
         len(expect.messages) != len(result.messages)
-        or not all(_same_ids(a, b) for a, b in zip(expect.messages, result.messages, strict=False))
+        or not all(
+            _same_ids(a, b)
+            for a, b in zip(expect.messages, result.messages, strict=False)
+        )
     ):
         failures.append(
             f"messages: expected {json.dumps(list(expect.messages))}, "

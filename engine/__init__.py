@@ -57,6 +57,7 @@ __all__ = [
     "MessagesDelivered",
     "Observer",
     "Outcome",
+    "Policy",
     "PolicyError",
     "PollAnswered",
     "PollFailed",

@@ -30,8 +30,8 @@ from .profile import Profile, StatusKind
 __all__ = [
     "Answer",
     "Failed",
-    "Fatal",
     "FailureKind",
+    "Fatal",
     "Message",
     "Readable",
     "Reply",

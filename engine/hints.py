@@ -49,7 +49,9 @@ def parse_http_date(text: str) -> float | None:
         day, month, short_year, hour, minute, second = match.groups()
         # RFC 9110: a two-digit year more than 50 years in the future is
         # in the past century; for our purposes 1970-2069 is plenty.
-        year = str(2000 + int(short_year) if int(short_year) < 70 else 1900 + int(short_year))
+        year = str(
+            2000 + int(short_year) if int(short_year) < 70 else 1900 + int(short_year)
+        )
     elif match := _ASCTIME.fullmatch(text):
         month, day, hour, minute, second, year = match.groups()
     else:
@@ -58,7 +60,9 @@ def parse_http_date(text: str) -> float | None:
     if month_number is None:
         return None
     fields = (int(year), month_number, int(day), int(hour), int(minute), int(second))
-    if not (1 <= fields[2] <= 31 and fields[3] < 24 and fields[4] < 60 and fields[5] <= 60):
+    if not (
+        1 <= fields[2] <= 31 and fields[3] < 24 and fields[4] < 60 and fields[5] <= 60
+    ):
         return None
     try:
         return float(calendar.timegm((*fields, 0, 0, 0)))

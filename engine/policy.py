@@ -105,8 +105,13 @@ class Policy:
         if self.max_polls is not None and (
             not _is_whole(self.max_polls) or self.max_polls < 1
         ):
-            raise PolicyError("max_polls", self.max_polls, "must be a whole number >= 1")
-        if not _is_whole(self.max_consecutive_errors) or self.max_consecutive_errors < 1:
+            raise PolicyError(
+                "max_polls", self.max_polls, "must be a whole number >= 1"
+            )
+        if (
+            not _is_whole(self.max_consecutive_errors)
+            or self.max_consecutive_errors < 1
+        ):
             raise PolicyError(
                 "max_consecutive_errors",
                 self.max_consecutive_errors,

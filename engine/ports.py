@@ -88,21 +88,28 @@ class Observer(Protocol):
 
     def state_changed(self, event: StateChanged) -> None:
         """The machine changed state."""
+        return None
 
     def poll_scheduled(self, event: PollScheduled) -> None:
         """The next poll's send time was decided."""
+        return None
 
     def poll_sent(self, event: PollSent) -> None:
         """A poll request went out."""
+        return None
 
     def poll_answered(self, event: PollAnswered) -> None:
         """A poll ended with a readable answer."""
+        return None
 
     def poll_failed(self, event: PollFailed) -> None:
         """A poll failed or got a fatal answer."""
+        return None
 
     def messages_delivered(self, event: MessagesDelivered) -> None:
         """New messages arrived, in the API's order."""
+        return None
 
     def session_ended(self, event: SessionEnded) -> None:
         """The session ended; nothing follows."""
+        return None

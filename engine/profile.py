@@ -55,18 +55,27 @@ def _compile(field: str, expression: object) -> jmespath.parser.ParsedResult:
         raise ProfileError(field, expression, f"invalid JMESPath: {problem}") from None
 
 
-def _statuses(field: str) -> Any:
-    def convert(values: Iterable[object]) -> tuple[str, ...]:
-        if isinstance(values, str) or not isinstance(values, Iterable):
-            raise ProfileError(field, values, "must be a list of status values")
-        result = []
-        for value in values:
-            if not isinstance(value, str):
-                raise ProfileError(field, value, "status values must be strings")
-            result.append(value.casefold())
-        return tuple(result)
+def _statuses(field: str, values: Iterable[object]) -> tuple[str, ...]:
+    if isinstance(values, str) or not isinstance(values, Iterable):
+        raise ProfileError(field, values, "must be a list of status values")
+    result = []
+    for value in values:
+        if not isinstance(value, str):
+            raise ProfileError(field, value, "status values must be strings")
+        result.append(value.casefold())
+    return tuple(result)
 
-    return convert
+
+def _done_statuses(values: Iterable[object]) -> tuple[str, ...]:
+    return _statuses("done", values)
+
+
+def _failed_statuses(values: Iterable[object]) -> tuple[str, ...]:
+    return _statuses("failed", values)
+
+
+def _running_statuses(values: Iterable[object]) -> tuple[str, ...]:
+    return _statuses("running", values)
 
 
 def _check_expression(field: str) -> Any:
@@ -106,13 +115,13 @@ class Profile:
         default=None, validator=_check_expression("progress_path")
     )
     done: tuple[str, ...] = attrs.field(
-        default=REFERENCE_DONE, converter=_statuses("done")
+        default=REFERENCE_DONE, converter=_done_statuses
     )
     failed: tuple[str, ...] = attrs.field(
-        default=REFERENCE_FAILED, converter=_statuses("failed")
+        default=REFERENCE_FAILED, converter=_failed_statuses
     )
     running: tuple[str, ...] = attrs.field(
-        default=REFERENCE_RUNNING, converter=_statuses("running")
+        default=REFERENCE_RUNNING, converter=_running_statuses
     )
     _compiled: dict[str, jmespath.parser.ParsedResult] = attrs.field(
         init=False, repr=False, eq=False, hash=False

@@ -191,7 +191,10 @@ def judge_poll(
             return Verdict(EndReason.SERVER_FAILED, f"status {answer.status!r}")
     if isinstance(answer, Fatal):
         return Verdict(EndReason.FATAL_ANSWER, answer.reason)
-    if isinstance(answer, Failed) and consecutive_errors >= policy.max_consecutive_errors:
+    if (
+        isinstance(answer, Failed)
+        and consecutive_errors >= policy.max_consecutive_errors
+    ):
         return Verdict(
             EndReason.TOO_MANY_ERRORS,
             f"{consecutive_errors} failed polls in a row, last: {answer.reason}",
@@ -200,7 +203,10 @@ def judge_poll(
         return Verdict(EndReason.DEADLINE, f"timeout of {policy.timeout:g}s reached")
     if policy.max_polls is not None and polls_sent >= policy.max_polls:
         return Verdict(EndReason.POLL_BUDGET, f"{polls_sent} polls sent (max_polls)")
-    if policy.stall_after is not None and ended_at - last_progress >= policy.stall_after:
+    if (
+        policy.stall_after is not None
+        and ended_at - last_progress >= policy.stall_after
+    ):
         return Verdict(
             EndReason.STALLED,
             f"no progress for {ended_at - last_progress:g}s "

@@ -20,8 +20,9 @@ import logging
 from collections.abc import Awaitable
 from typing import TypeVar
 
+from .events import SessionEnded
 from .outcomes import Outcome
-from .ports import AsyncConversationApi, ConversationApi
+from .ports import AsyncConversationApi, ConversationApi, Observer
 from .session import Session
 
 __all__ = ["run_async", "run_sync"]
@@ -91,9 +92,9 @@ async def run_async(
     loop = asyncio.get_running_loop()
     ended = asyncio.Event()
 
-    class _WakeOnEnd:
+    class _WakeOnEnd(Observer):
         # Session events arrive on whichever thread ended the session.
-        def session_ended(self, event: object) -> None:
+        def session_ended(self, event: SessionEnded) -> None:
             loop.call_soon_threadsafe(ended.set)
 
     session.add_observer(_WakeOnEnd())
@@ -111,7 +112,9 @@ async def run_async(
             target = session.sleep_target()
             if target is None:
                 break
-            while not session.is_ended and (remaining := target - session.clock.now()) > 0:
+            while (
+                not session.is_ended and (remaining := target - session.clock.now()) > 0
+            ):
                 await _unless_ended(session.clock.sleep_async(remaining), ended)
             request_timeout = session.start_poll()
             if request_timeout is None:

@@ -27,7 +27,6 @@ import attrs
 from .answers import (
     Answer,
     Failed,
-    Fatal,
     Message,
     Readable,
     Reply,
@@ -362,7 +361,9 @@ class Session:
             for message in progress.new_messages:
                 self._seen.add(message.key)
             self._delivered.extend(progress.new_messages)
-            self._emit("messages_delivered", MessagesDelivered(now, progress.new_messages))
+            self._emit(
+                "messages_delivered", MessagesDelivered(now, progress.new_messages)
+            )
 
         verdict = judge_poll(
             self.policy,
@@ -375,12 +376,12 @@ class Session:
         schedule: Schedule | None = None
         if verdict is None:
             wait = jittered_wait(
-                self.policy, backoff_wait(self.policy, self._no_progress_polls), self._rng
+                self.policy,
+                backoff_wait(self.policy, self._no_progress_polls),
+                self._rng,
             )
             hint = clamp_hint(self.policy, answer.hint)
-            schedule = next_send_time(
-                self.policy, now, wait, hint, self._last_progress
-            )
+            schedule = next_send_time(self.policy, now, wait, hint, self._last_progress)
             if schedule is None:
                 verdict = self._hint_past_deadline(answer.hint)
         self._transition("poll_ended", now, verdict, schedule)
