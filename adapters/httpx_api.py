@@ -115,6 +115,19 @@ def parse_header(text: str) -> tuple[str, str]:
     return name, value.strip()
 
 
+def _split_userinfo(url: str) -> tuple[str, httpx.BasicAuth | None]:
+    """Move credentials out of a URL, so that no logger ever sees them.
+
+    httpx logs each request's URL at INFO; a password in the URL would be in
+    that line. As an Authorization header it is sent all the same.
+    """
+    parsed = httpx.URL(url)
+    if not parsed.userinfo:
+        return url, None
+    auth = httpx.BasicAuth(parsed.username, parsed.password)
+    return str(parsed.copy_with(username=None, password=None)), auth
+
+
 def _failure(exc: Exception) -> TransportFailure:
     detail = type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):
@@ -201,6 +214,11 @@ class HttpConversationApi:
 
     def __init__(self, endpoint: Endpoint, client: httpx.Client | None = None) -> None:
         self.endpoint = endpoint
+        self._targets = {
+            url: _split_userinfo(url)
+            for url in (endpoint.poll_url, endpoint.trigger_url)
+            if url is not None
+        }
         self._own_client = client is None
         self._client = client or httpx.Client(
             follow_redirects=True, max_redirects=MAX_REDIRECTS
@@ -218,11 +236,13 @@ class HttpConversationApi:
         started = time.monotonic()
         if timeout <= 0:
             return _log(method, url, _no_time_left(), started)
+        target, auth = self._targets[url]
         try:
             with self._client.stream(
                 method,
-                url,
+                target,
                 headers=self.endpoint.headers,
+                auth=auth or httpx.USE_CLIENT_DEFAULT,
                 timeout=httpx.Timeout(timeout),
             ) as response:
                 reply = self._read(response, started + timeout)
@@ -263,6 +283,11 @@ class AsyncHttpConversationApi:
         self, endpoint: Endpoint, client: httpx.AsyncClient | None = None
     ) -> None:
         self.endpoint = endpoint
+        self._targets = {
+            url: _split_userinfo(url)
+            for url in (endpoint.poll_url, endpoint.trigger_url)
+            if url is not None
+        }
         self._own_client = client is None
         self._client = client or httpx.AsyncClient(
             follow_redirects=True, max_redirects=MAX_REDIRECTS
@@ -280,12 +305,14 @@ class AsyncHttpConversationApi:
         started = time.monotonic()
         if timeout <= 0:
             return _log(method, url, _no_time_left(), started)
+        target, auth = self._targets[url]
         try:
             async with asyncio.timeout(timeout):
                 async with self._client.stream(
                     method,
-                    url,
+                    target,
                     headers=self.endpoint.headers,
+                    auth=auth or httpx.USE_CLIENT_DEFAULT,
                     timeout=httpx.Timeout(timeout),
                 ) as response:
                     reply = await self._read(response, started + timeout)
