@@ -179,7 +179,7 @@ def _parse_json(body: bytes) -> tuple[bool, Any]:
 def _messages(items: list[Any], profile: Profile) -> tuple[Message, ...]:
     result = []
     for position, item in enumerate(items):
-        found = profile.search("id_path", item) if isinstance(item, dict) else None
+        found = profile.search("id_path", item)
         if found is None:
             key = ("position", str(position))
         else:

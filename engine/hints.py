@@ -9,7 +9,7 @@ sends ``1e1`` did not say ten seconds in any syntax the RFC knows.
 
 from __future__ import annotations
 
-import calendar
+import datetime
 import re
 from collections.abc import Mapping
 from typing import Final
@@ -59,23 +59,29 @@ def parse_http_date(text: str) -> float | None:
     month_number = _MONTHS.get(month.lower())
     if month_number is None:
         return None
-    fields = (int(year), month_number, int(day), int(hour), int(minute), int(second))
-    if not (
-        1 <= fields[2] <= 31 and fields[3] < 24 and fields[4] < 60 and fields[5] <= 60
-    ):
-        return None
     try:
-        return float(calendar.timegm((*fields, 0, 0, 0)))
-    except (OverflowError, ValueError):
+        # A leap second (60) is read as the last second of its minute.
+        moment = datetime.datetime(
+            int(year),
+            month_number,
+            int(day),
+            int(hour),
+            int(minute),
+            min(int(second), 59),
+            tzinfo=datetime.UTC,
+        )
+    except ValueError:  # 31 Feb, hour 25, ...
         return None
+    return moment.timestamp()
 
 
 def _seconds(text: str) -> float | None:
     text = text.strip()
     if not _DECIMAL.fullmatch(text):
         return None
-    value = float(text)
-    return value if value != float("inf") else None
+    # A string of digits too long for a float is a huge hint (clamped later
+    # by max_retry_after), not an unreadable one.
+    return float(text)
 
 
 def read_hint(headers: Mapping[str, str], wall_time: float) -> float | None:

@@ -254,7 +254,9 @@ class Session:
                 if isinstance(answer, Failed):
                     verdict = Verdict(EndReason.TRIGGER_FAILED, answer.reason)
             if verdict is None:
-                wait = jittered_wait(self.policy, self.policy.initial_delay, self._rng)
+                # "The first poll is sent at t = initial_delay, or later": the
+                # contract jitters backoff waits, never the first one.
+                wait = self.policy.initial_delay
                 schedule = next_send_time(
                     self.policy, 0.0, wait, clamp_hint(self.policy, hint), 0.0
                 )
@@ -389,7 +391,8 @@ class Session:
     def _warn_unknown_status(self, answer: Readable) -> None:
         if answer.status_kind is not StatusKind.UNKNOWN:
             return
-        key = repr(answer.status)
+        status = answer.status
+        key = status.casefold() if isinstance(status, str) else repr(status)
         if key in self._warned_statuses:
             return
         self._warned_statuses.add(key)
