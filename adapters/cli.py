@@ -8,6 +8,7 @@ Bad input is reported in one line naming what is wrong, never a traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import re
@@ -36,8 +37,14 @@ __all__ = ["main"]
 EXIT_USAGE: Final = 2
 
 
-class _UsageError(Exception):
+class UsageError(Exception):
     """Bad input from the command line; reported in one line, exit 2."""
+
+
+#: Modules that add commands of their own. Each has ``add_commands(commands)``
+#: whose parsers ``set_defaults(handler=...)``, a function of the parsed
+#: arguments that returns the exit code; it may raise :class:`UsageError`.
+COMMAND_MODULES: Final[tuple[str, ...]] = ()
 
 
 def _stall_after(text: str) -> float | None:
@@ -61,7 +68,7 @@ _POLICY_FLAGS: Final[tuple[tuple[str, Any, str], ...]] = (
 )
 
 
-def _add_policy_flags(parser: argparse.ArgumentParser) -> None:
+def add_policy_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("policy")
     for name, kind, text in _POLICY_FLAGS:
         group.add_argument(
@@ -81,7 +88,7 @@ def _add_policy_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _policy(args: argparse.Namespace, base: Policy | None = None) -> Policy:
+def policy_from_args(args: argparse.Namespace, base: Policy | None = None) -> Policy:
     given = {
         name: getattr(args, name)
         for name in [flag[0] for flag in _POLICY_FLAGS] + ["reset_on_progress"]
@@ -92,10 +99,10 @@ def _policy(args: argparse.Namespace, base: Policy | None = None) -> Policy:
             return base.replace(**given)
         return Policy.from_mapping(given)
     except PolicyError as exc:
-        raise _UsageError(str(exc)) from None
+        raise UsageError(str(exc)) from None
 
 
-def _add_output_flags(parser: argparse.ArgumentParser) -> None:
+def add_output_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object per event"
     )
@@ -106,7 +113,7 @@ def _add_output_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _output(args: argparse.Namespace) -> str:
+def output_mode(args: argparse.Namespace) -> str:
     if args.json:
         return "json"
     return "plain" if args.plain else "auto"
@@ -151,15 +158,15 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="refuse larger bodies (default 10 MiB)",
     )
-    _add_policy_flags(watch_cmd)
-    _add_output_flags(watch_cmd)
+    add_policy_flags(watch_cmd)
+    add_output_flags(watch_cmd)
 
     demo = commands.add_parser(
         "demo", help="start the reference server here and watch one generation"
     )
     _add_server_flags(demo, default_pace=0.8, default_count=6)
-    _add_policy_flags(demo)
-    _add_output_flags(demo)
+    add_policy_flags(demo)
+    add_output_flags(demo)
 
     serve = commands.add_parser("serve", help="run the reference server until Ctrl-C")
     serve.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
@@ -187,6 +194,9 @@ def _build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write nothing; exit 1 when the files there are stale",
     )
+    for module_name in COMMAND_MODULES:
+        module = importlib.import_module(f"{__package__}.{module_name}")
+        module.add_commands(commands)
     return parser
 
 
@@ -230,18 +240,18 @@ def _settings(args: argparse.Namespace) -> ServerSettings:
             pace=args.pace, count=args.count, faults=Faults.from_names(args.fault)
         )
     except (TypeError, ValueError) as exc:
-        raise _UsageError(str(exc)) from None
+        raise UsageError(str(exc)) from None
 
 
-def _profile(path: str | None) -> Profile:
+def profile_from_path(path: str | None) -> Profile:
     if path is None:
         return Profile()
     return load_profile(path)
 
 
 def _run_watch(args: argparse.Namespace) -> int:
-    policy = _policy(args)
-    profile = _profile(args.profile)
+    policy = policy_from_args(args)
+    profile = profile_from_path(args.profile)
     try:
         headers = tuple(parse_header(text) for text in args.header)
         if args.conversation is not None:
@@ -259,10 +269,10 @@ def _run_watch(args: argparse.Namespace) -> int:
                 max_body_bytes=args.max_body_bytes,
             )
     except ValueError as exc:
-        raise _UsageError(str(exc)) from None
+        raise UsageError(str(exc)) from None
     trigger = not args.no_trigger and endpoint.trigger_url is not None
     options = WatchOptions(
-        policy=policy, profile=profile, trigger=trigger, output=_output(args)
+        policy=policy, profile=profile, trigger=trigger, output=output_mode(args)
     )
     view = watch(endpoint, options)
     assert view.outcome is not None
@@ -273,7 +283,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     from .reference_server import ReferenceServer
 
     settings = _settings(args)
-    policy = _policy(args)
+    policy = policy_from_args(args)
     with ReferenceServer(settings) as server:
         conversation = _create_conversation(server.url)
         if not args.json:
@@ -282,7 +292,7 @@ def _run_demo(args: argparse.Namespace) -> int:
                 flush=True,
             )
         endpoint = Endpoint.for_conversation(server.url, conversation)
-        view = watch(endpoint, WatchOptions(policy=policy, output=_output(args)))
+        view = watch(endpoint, WatchOptions(policy=policy, output=output_mode(args)))
     assert view.outcome is not None
     return exit_code(view.outcome)
 
@@ -295,24 +305,24 @@ def _create_conversation(base_url: str, faults: Sequence[str] = ()) -> str:
         try:
             body["faults"] = Faults.from_names(list(faults)).to_mapping()
         except ValueError as exc:
-            raise _UsageError(str(exc)) from None
+            raise UsageError(str(exc)) from None
     try:
         response = httpx.post(
             base_url.rstrip("/") + "/conversations", json=body, timeout=10.0
         )
     except httpx.HTTPError as exc:
-        raise _UsageError(
+        raise UsageError(
             f"cannot reach {redact_url(base_url)}: {type(exc).__name__}"
         ) from None
     if response.status_code != 201:
-        raise _UsageError(
+        raise UsageError(
             f"{redact_url(base_url)} answered HTTP {response.status_code} "
             "to POST /conversations"
         )
     try:
         conversation = response.json()["id"]
     except (ValueError, KeyError, TypeError):
-        raise _UsageError(
+        raise UsageError(
             f"{redact_url(base_url)} answered no conversation id"
         ) from None
     return str(conversation)
@@ -336,7 +346,7 @@ def _run_serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     except OSError as exc:
-        raise _UsageError(f"cannot serve on {args.host}:{args.port}: {exc}") from None
+        raise UsageError(f"cannot serve on {args.host}:{args.port}: {exc}") from None
     return 0
 
 
@@ -422,8 +432,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _configure_logging(args.verbose)
     try:
-        return _RUNNERS[args.command](args)
-    except _UsageError as exc:
+        handler = getattr(args, "handler", None) or _RUNNERS[args.command]
+        return int(handler(args))
+    except UsageError as exc:
         print(f"pollwise {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except PollingError as exc:
