@@ -69,6 +69,42 @@ def _history(api: HttpConversationApi, options: WatchOptions) -> list[object]:
     return [m.id for m in answer.messages if m.key[0] == "id"]
 
 
+def _attach_view(
+    session: Session, mode: str, out: TextIO, console: Console, url: str
+) -> contextlib.AbstractContextManager[object]:
+    """Print the header and attach the observer that renders ``mode``."""
+    if mode == "json":
+        session.add_observer(JsonView(out))
+        return contextlib.nullcontext()
+    if mode == "plain":
+        print(f"watching {url}", file=out, flush=True)
+        session.add_observer(PlainView(out))
+        return contextlib.nullcontext()
+    console.print(f"watching [bold]{url}[/bold]")
+    rich_view = RichView(session, console)
+    session.add_observer(rich_view)
+    return rich_view
+
+
+def _print_summary(view: SessionView, mode: str, out: TextIO, console: Console) -> None:
+    if mode == "json":
+        stats = view.statistics
+        JsonView(out).emit(
+            "summary",
+            view.elapsed,
+            outcome=view.outcome.value if view.outcome else None,
+            polls=stats.polls,
+            failed_polls=stats.failed_polls,
+            messages=stats.messages,
+            elapsed=stats.elapsed,
+        )
+    elif mode == "plain":
+        print(summary_line(view), file=out, flush=True)
+    else:
+        style = "green" if view.outcome is Outcome.DONE else "yellow"
+        console.print(summary_line(view), style=style)
+
+
 def watch(
     endpoint: Endpoint,
     options: WatchOptions,
@@ -77,54 +113,32 @@ def watch(
 ) -> SessionView:
     """Run one session against ``endpoint`` and render it; returns the end view.
 
-    A KeyboardInterrupt (Ctrl-C) cancels the session; the view then says
-    ``cancelled``.
+    A KeyboardInterrupt (Ctrl-C) at any point cancels the session; the view
+    then says ``cancelled``.
     """
     out = stdout if stdout is not None else sys.stdout
+    mode = options.output
+    if mode == "auto":
+        mode = "plain" if _wants_plain(out) else "rich"
+    console = Console(file=out, highlight=False)
+    session: Session | None = None
     with HttpConversationApi(endpoint) as api:
-        history = _history(api, options) if options.trigger else []
-        session = Session(
-            SystemClock(),
-            options.policy,
-            options.profile,
-            history=history,
-            observers=observers,
-        )
-        mode = options.output
-        if mode == "auto":
-            mode = "plain" if _wants_plain(out) else "rich"
-        console = Console(file=out, highlight=False)
-        view_cm: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
-        if mode == "json":
-            session.add_observer(JsonView(out))
-        elif mode == "plain":
-            print(f"watching {redact_url(endpoint.poll_url)}", file=out, flush=True)
-            session.add_observer(PlainView(out))
-        else:
-            console.print(f"watching [bold]{redact_url(endpoint.poll_url)}[/bold]")
-            rich_view = RichView(session, console)
-            session.add_observer(rich_view)
-            view_cm = rich_view
-        with view_cm:
-            try:
-                run_sync(session, api, trigger=options.trigger)
-            except KeyboardInterrupt:
-                session.cancel()
-        view = session.view()
-        if mode == "json":
-            stats = view.statistics
-            JsonView(out).emit(
-                "summary",
-                view.elapsed,
-                outcome=view.outcome.value if view.outcome else None,
-                polls=stats.polls,
-                failed_polls=stats.failed_polls,
-                messages=stats.messages,
-                elapsed=stats.elapsed,
+        try:
+            history = _history(api, options) if options.trigger else []
+            session = Session(
+                SystemClock(),
+                options.policy,
+                options.profile,
+                history=history,
+                observers=observers,
             )
-        elif mode == "plain":
-            print(summary_line(view), file=out, flush=True)
-        else:
-            style = "green" if view.outcome is Outcome.DONE else "yellow"
-            console.print(summary_line(view), style=style)
-        return view
+            url = redact_url(endpoint.poll_url)
+            with _attach_view(session, mode, out, console, url):
+                run_sync(session, api, trigger=options.trigger)
+        except KeyboardInterrupt:
+            if session is None:  # interrupted before the session existed
+                session = Session(SystemClock(), options.policy, options.profile)
+            session.cancel()
+    view = session.view()
+    _print_summary(view, mode, out, console)
+    return view
