@@ -33,6 +33,7 @@ from .events import (
     PollScheduled,
     PollSent,
     SessionEnded,
+    SessionEvent,
     StateChanged,
 )
 from .machine import PollMachine
@@ -43,6 +44,7 @@ from .profile import Profile, StatusKind
 from .rules import Schedule
 from .runners import run_async, run_sync
 from .session import Session, SessionView, Statistics
+from .updates import Update, UpdateStream
 
 __all__ = [
     "Answer",
@@ -75,11 +77,14 @@ __all__ = [
     "Session",
     "SessionEnded",
     "SessionError",
+    "SessionEvent",
     "SessionView",
     "StateChanged",
     "Statistics",
     "StatusKind",
     "TransportFailure",
+    "Update",
+    "UpdateStream",
     "Verdict",
     "classify",
     "classify_trigger",

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 import attrs
+import jmespath.exceptions
 
 from .hints import read_hint
 from .profile import Profile, StatusKind
@@ -102,6 +103,17 @@ Reply = Response | TransportFailure
 
 def canonical(value: object) -> str:
     """A JSON text that tells ids apart exactly: ``7``, ``"7"`` and ``7.0`` differ."""
+    # Fast paths for the usual ids, with the very text json.dumps gives.
+    if type(value) is str:
+        if (
+            value.isascii()
+            and value.isprintable()
+            and '"' not in value
+            and "\\" not in value
+        ):
+            return f'"{value}"'
+    elif type(value) is int:
+        return str(value)
     return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
@@ -222,22 +234,31 @@ def classify(reply: Reply, profile: Profile, wall_time: float) -> Answer:
     ok, document = _parse_json(reply.body)
     if not ok:
         return Failed(reason="body is not JSON", http_status=status, hint=hint)
-    items = profile.search("messages_path", document)
-    if items is not None and not isinstance(items, list):
-        return Failed(
-            reason=f"messages are a {type(items).__name__}, not a list",
+    try:
+        items = profile.search("messages_path", document)
+        if items is not None and not isinstance(items, list):
+            return Failed(
+                reason=f"messages are a {type(items).__name__}, not a list",
+                http_status=status,
+                hint=hint,
+            )
+        status_value = profile.search("status_path", document)
+        return Readable(
+            status=status_value,
+            status_kind=profile.status_kind(status_value),
+            messages=_messages(items or [], profile),
+            progress_value=profile.search("progress_path", document),
             http_status=status,
             hint=hint,
         )
-    status_value = profile.search("status_path", document)
-    return Readable(
-        status=status_value,
-        status_kind=profile.status_kind(status_value),
-        messages=_messages(items or [], profile),
-        progress_value=profile.search("progress_path", document),
-        http_status=status,
-        hint=hint,
-    )
+    except jmespath.exceptions.JMESPathError as exc:
+        # A valid expression can still fail on a body of an unexpected shape
+        # (sort_by over items without the key): that body cannot be read.
+        return Failed(
+            reason=f"the profile cannot read this body ({type(exc).__name__})",
+            http_status=status,
+            hint=hint,
+        )
 
 
 def classify_trigger(reply: Reply, wall_time: float) -> Answer:

@@ -5,6 +5,8 @@ Every time is in seconds since t = 0, the moment the trigger returned.
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import attrs
 
 from .answers import Failed, Fatal, Message, Readable
@@ -18,6 +20,7 @@ __all__ = [
     "PollScheduled",
     "PollSent",
     "SessionEnded",
+    "SessionEvent",
     "StateChanged",
 ]
 
@@ -85,3 +88,15 @@ class SessionEnded:
     outcome: Outcome
     reason: EndReason
     detail: str
+
+
+#: Any event a session emits.
+SessionEvent: TypeAlias = (
+    StateChanged
+    | PollScheduled
+    | PollSent
+    | PollAnswered
+    | PollFailed
+    | MessagesDelivered
+    | SessionEnded
+)

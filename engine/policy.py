@@ -15,12 +15,18 @@ import attrs
 
 from .errors import PolicyError
 
-__all__ = ["JITTER_KINDS", "Jitter", "Policy"]
+__all__ = ["JITTER_KINDS", "MODES", "Jitter", "Mode", "Policy"]
 
 Jitter = Literal["none", "full", "equal", "floored"]
+Mode = Literal["backoff", "adaptive"]
 
 #: The jitter kinds a policy accepts.
 JITTER_KINDS: Final = ("none", "full", "equal", "floored")
+#: The schedule modes: the contract's backoff, or the opt-in adaptive one.
+MODES: Final = ("backoff", "adaptive")
+#: Fields beyond the contract's table, with their defaults; a mapping shows
+#: them only when they differ (so a default policy maps to the contract's).
+_EXTENSIONS: Final[dict[str, Any]] = {"mode": "backoff", "target_latency": 1.0}
 
 _DELAYS: Final = (
     "initial_delay",
@@ -76,6 +82,11 @@ class Policy:
     max_consecutive_errors: int = 5
     max_retry_after: float = 60.0
     request_timeout: float = 10.0
+    #: "backoff" (the contract's schedule) or "adaptive" (learns the pace of
+    #: arrivals, see :mod:`pollwise.engine.adaptive`); only the wait differs
+    mode: Mode = "backoff"
+    #: adaptive mode: the wait while a message is expected, in seconds
+    target_latency: float = 1.0
 
     def __attrs_post_init__(self) -> None:
         for name in _DELAYS:
@@ -117,6 +128,11 @@ class Policy:
                 self.max_consecutive_errors,
                 "must be a whole number >= 1",
             )
+        if self.mode not in MODES:
+            raise PolicyError("mode", self.mode, f"must be one of {', '.join(MODES)}")
+        _check_delay("target_latency", self.target_latency)
+        if self.target_latency <= 0:
+            raise PolicyError("target_latency", self.target_latency, "must be > 0")
         if not isinstance(self.reset_on_progress, bool):
             raise PolicyError(
                 "reset_on_progress", self.reset_on_progress, "must be true or false"
@@ -141,8 +157,16 @@ class Policy:
         return cls(**values)
 
     def to_mapping(self) -> dict[str, Any]:
-        """The policy as a plain mapping, the inverse of :meth:`from_mapping`."""
-        return attrs.asdict(self)
+        """The policy as a plain mapping, the inverse of :meth:`from_mapping`.
+
+        The contract's fields always; ``mode`` and ``target_latency`` only
+        when they differ from their defaults.
+        """
+        mapping = attrs.asdict(self)
+        for name, default in _EXTENSIONS.items():
+            if mapping[name] == default:
+                del mapping[name]
+        return mapping
 
     def replace(self, **changes: Any) -> Policy:
         """A copy with some fields changed (validated like a new policy)."""

@@ -53,7 +53,10 @@ class ConversationApi(Protocol):
 
     Methods return a :class:`~pollwise.engine.answers.Response` or a
     :class:`~pollwise.engine.answers.TransportFailure`; they do not raise for
-    anything the network or the server does.
+    anything the network or the server does. An API may also have an
+    ``interrupt()`` method, safe from any thread, that makes the request in
+    flight return at once; :func:`~pollwise.engine.runners.run_sync` calls
+    it when the session is cancelled.
     """
 
     def trigger(self, timeout: float) -> Reply:

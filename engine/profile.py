@@ -16,6 +16,7 @@ from typing import Any, Final
 import attrs
 import jmespath
 import jmespath.exceptions
+import jmespath.functions
 import jmespath.parser
 
 from .errors import ProfileError
@@ -49,10 +50,34 @@ def _compile(field: str, expression: object) -> jmespath.parser.ParsedResult:
     if not isinstance(expression, str) or not expression.strip():
         raise ProfileError(field, expression, "must be a non-empty JMESPath expression")
     try:
-        return jmespath.compile(expression)
+        compiled = jmespath.compile(expression)
     except jmespath.exceptions.JMESPathError as exc:
         problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ProfileError(field, expression, f"invalid JMESPath: {problem}") from None
+    unknown = sorted(_function_names(compiled.parsed) - _KNOWN_FUNCTIONS)
+    if unknown:
+        # jmespath only notices an unknown function when it evaluates it,
+        # which would be in the middle of a session.
+        raise ProfileError(
+            field, expression, f"unknown JMESPath function {unknown[0]}()"
+        )
+    return compiled
+
+
+_KNOWN_FUNCTIONS: Final = frozenset(jmespath.functions.Functions.FUNCTION_TABLE)
+
+
+def _function_names(node: Any) -> set[str]:
+    names: set[str] = set()
+    if isinstance(node, dict):
+        if node.get("type") == "function_expression":
+            names.add(str(node.get("value")))
+        for child in node.get("children", ()):
+            names |= _function_names(child)
+        for value in node.values():
+            if isinstance(value, dict):
+                names |= _function_names(value)
+    return names
 
 
 def _statuses(field: str, values: Iterable[object]) -> tuple[str, ...]:
@@ -169,6 +194,11 @@ class Profile:
         expression = self._compiled.get(which)
         if expression is None:
             return None
+        node = expression.parsed
+        if node["type"] == "field":
+            # A bare name (every path of the reference profile): exactly what
+            # jmespath's field visitor does, without the cost of its visitor.
+            return document.get(node["value"]) if isinstance(document, dict) else None
         return expression.search(document)
 
     def status_kind(self, status: object) -> StatusKind:

@@ -27,6 +27,7 @@ __all__ = [
     "jittered_wait",
     "judge_poll",
     "next_send_time",
+    "rounding_slack",
 ]
 
 
@@ -44,9 +45,14 @@ def backoff_wait(policy: Policy, no_progress_polls: int) -> float:
         return min(cap, initial)
     # Compare in the log domain first; the small margin keeps the exact
     # product below for every n where it could still be under the cap.
-    if no_progress_polls * math.log(growth) > math.log(cap / initial) + 1e-9:
+    # (Logs of each bound, not of their ratio, which can overflow to inf.)
+    log_growth = no_progress_polls * math.log(growth)
+    if log_growth > math.log(cap) - math.log(initial) + 1e-9:
         return cap
-    return min(cap, initial * growth**no_progress_polls)
+    try:
+        return min(cap, initial * growth**no_progress_polls)
+    except OverflowError:  # a tiny initial_delay times a power past float range
+        return min(cap, math.exp(math.log(initial) + log_growth))
 
 
 def jittered_wait(policy: Policy, wait: float, rng: random.Random) -> float:
@@ -167,6 +173,26 @@ def canonical_or_repr(value: object) -> str:
         return repr(value)
 
 
+def rounding_slack(moment: float) -> float:
+    """How far below a deadline a time may read and still count as on it.
+
+    The schedule aims a poll exactly at a deadline, but the time read back
+    after it (a clock reading minus the origin, or ``s + (timeout - s)``) can
+    land one rounding error short. Read as "not yet", that would schedule
+    another poll at the same instant, forever with an instant backend. A
+    nanosecond-scale slack is far below anything a clock or a scenario can
+    tell apart (scenario times are compared within 1e-6).
+    """
+    return 1e-9 * max(1.0, abs(moment))
+
+
+def _reached(moment: float, deadline: float) -> bool:
+    # The stall deadline is compared as the schedule computed it
+    # (last_progress + stall_after), never as a difference, which rounds
+    # differently: 28.4 - 13 is 15.399999999999999, not 15.4.
+    return moment >= deadline - rounding_slack(deadline)
+
+
 def judge_poll(
     policy: Policy,
     answer: Answer,
@@ -199,13 +225,12 @@ def judge_poll(
             EndReason.TOO_MANY_ERRORS,
             f"{consecutive_errors} failed polls in a row, last: {answer.reason}",
         )
-    if ended_at >= policy.timeout:
+    if ended_at >= policy.timeout - rounding_slack(policy.timeout):
         return Verdict(EndReason.DEADLINE, f"timeout of {policy.timeout:g}s reached")
     if policy.max_polls is not None and polls_sent >= policy.max_polls:
         return Verdict(EndReason.POLL_BUDGET, f"{polls_sent} polls sent (max_polls)")
-    if (
-        policy.stall_after is not None
-        and ended_at - last_progress >= policy.stall_after
+    if policy.stall_after is not None and _reached(
+        ended_at, last_progress + policy.stall_after
     ):
         return Verdict(
             EndReason.STALLED,

@@ -5,8 +5,10 @@ they make the same decisions; they differ only in how they wait and send.
 
 - :func:`run_sync` blocks the calling thread. :meth:`Session.cancel` from
   another thread wakes a sleeping runner at once; a request already in
-  flight is abandoned (its reply is dropped) and the runner returns as soon
-  as the API call returns, which the request timeout bounds.
+  flight is abandoned (its reply is dropped): when the API has an
+  ``interrupt()`` method (the HTTP adapter has), the runner calls it, so
+  the request returns at once; otherwise the runner returns as soon as the
+  API call returns, which the request timeout bounds.
 - :func:`run_async` is a coroutine. A cancel, from the loop or from another
   thread, abandons the sleep or the request at once; cancelling the task
   that runs it ends the session as cancelled too, then re-raises.
@@ -17,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from .events import SessionEnded
@@ -38,6 +40,17 @@ def _outcome(session: Session) -> Outcome:
     return outcome
 
 
+class _InterruptOnCancel(Observer):
+    """Tells the API to abandon its request in flight when the user cancels."""
+
+    def __init__(self, interrupt: Callable[[], object]) -> None:
+        self._interrupt = interrupt
+
+    def session_ended(self, event: SessionEnded) -> None:
+        if event.outcome is Outcome.CANCELLED:
+            self._interrupt()
+
+
 def run_sync(
     session: Session, api: ConversationApi, *, trigger: bool = True
 ) -> Outcome:
@@ -45,12 +58,17 @@ def run_sync(
 
     Args:
         session: a new session.
-        api: the job's API.
+        api: the job's API; if it has an ``interrupt()`` method, a cancel
+            calls it (from the cancelling thread) to abandon the request
+            in flight.
         trigger: call ``api.trigger`` first (False polls a job already started).
 
     Returns:
         The outcome; :meth:`Session.view` tells the rest.
     """
+    interrupt = getattr(api, "interrupt", None)
+    if callable(interrupt):
+        session.add_observer(_InterruptOnCancel(interrupt))
     try:
         _drive_sync(session, api, trigger)
     except BaseException:
@@ -64,6 +82,8 @@ def run_sync(
 def _drive_sync(session: Session, api: ConversationApi, trigger: bool) -> None:
     clock = session.clock
     wake = session.ended_event
+    if session.is_ended:  # cancelled before the runner started: send nothing
+        return
     reply = api.trigger(session.policy.request_timeout) if trigger else None
     # A zero-length sleep lets a fake clock deliver events due at t = 0
     # (a cancel at the trigger's instant wins over it).
@@ -81,6 +101,18 @@ def _drive_sync(session: Session, api: ConversationApi, trigger: bool) -> None:
         session.end_poll(api.fetch(request_timeout))
 
 
+class _WakeOnEnd(Observer):
+    """Sets an asyncio event when the session ends, from any thread."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, ended: asyncio.Event) -> None:
+        self.loop = loop
+        self.ended = ended
+
+    def session_ended(self, event: SessionEnded) -> None:
+        # Session events arrive on whichever thread ended the session.
+        self.loop.call_soon_threadsafe(self.ended.set)
+
+
 async def run_async(
     session: Session, api: AsyncConversationApi, *, trigger: bool = True
 ) -> Outcome:
@@ -89,15 +121,10 @@ async def run_async(
     The same contract as :func:`run_sync`; in addition a cancel abandons an
     in-flight request at once, and no task is left behind.
     """
-    loop = asyncio.get_running_loop()
     ended = asyncio.Event()
-
-    class _WakeOnEnd(Observer):
-        # Session events arrive on whichever thread ended the session.
-        def session_ended(self, event: SessionEnded) -> None:
-            loop.call_soon_threadsafe(ended.set)
-
-    session.add_observer(_WakeOnEnd())
+    session.add_observer(_WakeOnEnd(asyncio.get_running_loop(), ended))
+    if session.is_ended:  # cancelled before the runner started: send nothing
+        return _outcome(session)
     try:
         reply = None
         if trigger:
@@ -134,6 +161,8 @@ async def _unless_ended(awaitable: Awaitable[_T], ended: asyncio.Event) -> _T | 
     work = asyncio.ensure_future(awaitable)
     if ended.is_set():
         work.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await work
     else:
         stop = asyncio.ensure_future(ended.wait())
         try:

@@ -24,6 +24,7 @@ from typing import Any
 
 import attrs
 
+from .adaptive import Pace, adaptive_wait, error_wait, learn_pace
 from .answers import (
     Answer,
     Failed,
@@ -45,6 +46,7 @@ from .events import (
     StateChanged,
 )
 from .machine import PollMachine
+from .machine_table import MACHINE_KINDS, TableMachine
 from .outcomes import EndReason, Outcome, Verdict
 from .policy import Policy
 from .ports import Clock, Observer
@@ -57,7 +59,9 @@ from .rules import (
     jittered_wait,
     judge_poll,
     next_send_time,
+    rounding_slack,
 )
+from .updates import UpdateStream
 
 __all__ = ["Session", "SessionView", "Statistics"]
 
@@ -93,6 +97,9 @@ class SessionView:
     #: seconds since t = 0 (frozen at the end once ended)
     elapsed: float
     statistics: Statistics
+    #: events emitted so far; a UI that polls :meth:`Session.view` on a timer
+    #: redraws only when it changed
+    version: int = 0
 
 
 def _history_key(message_id: object) -> tuple[str, str]:
@@ -108,12 +115,18 @@ class Session:
         profile: where status, messages and ids are in a body.
         history: ids of messages known before the trigger; never new.
         observers: told of every event, in order.
+        machine: ``"declarative"`` (the default) runs the
+            :class:`PollMachine` itself; ``"table"`` runs a transition
+            table compiled from it (:mod:`pollwise.engine.machine_table`),
+            which decides the same and costs far less: for simulations,
+            replays and many sessions in one process.
 
     The methods that drive the session are for runners; code that embeds
     pollwise uses a runner, :meth:`view`, :meth:`cancel` and observers.
-    Thread safety: :meth:`view`, :meth:`cancel` and the read-only
-    properties may be called from any thread at any time; the driving
-    methods belong to the one thread or task that runs the session.
+    Thread safety: :meth:`view`, :meth:`cancel`, :meth:`updates`, the
+    observer methods and the read-only properties may be called from any
+    thread at any time; the driving methods belong to the one thread or
+    task that runs the session.
     """
 
     def __init__(
@@ -124,7 +137,12 @@ class Session:
         *,
         history: Iterable[object] = (),
         observers: Sequence[Observer] = (),
+        machine: str = "declarative",
     ) -> None:
+        if machine not in MACHINE_KINDS:
+            raise SessionError(
+                f"machine must be one of {', '.join(MACHINE_KINDS)}, got {machine!r}"
+            )
         self.clock = clock
         self.policy = policy if policy is not None else Policy()
         self.profile = profile if profile is not None else REFERENCE_PROFILE
@@ -132,8 +150,12 @@ class Session:
         self._lock = threading.RLock()
         #: set when the session ends, so a sleeping runner wakes at once
         self.ended_event = threading.Event()
-        self._machine = PollMachine()
-        self._rng = random.Random(self.policy.seed)
+        self._machine: PollMachine | TableMachine = (
+            PollMachine() if machine == "declarative" else TableMachine()
+        )
+        # Made at the first jittered wait: a generator is 2.5 KiB, which
+        # thousands of sessions without jitter need not carry.
+        self._rng: random.Random | None = None
         self._origin: float | None = None
         self._seen: set[tuple[str, str]] = {_history_key(i) for i in history}
         self._delivered: list[Message] = []
@@ -149,6 +171,11 @@ class Session:
         self._poll_sent_at: float | None = None
         self._ended_at: float | None = None
         self._verdict: Verdict | None = None
+        #: adaptive mode: the pace learned so far, and the send time of the
+        #: last readable poll (new messages arrived after it)
+        self._pace = Pace()
+        self._last_readable_sent = 0.0
+        self._version = 0
 
     # -- reading ----------------------------------------------------------
 
@@ -178,12 +205,17 @@ class Session:
         return self._ended_at
 
     @property
+    def version(self) -> int:
+        """How many events the session has emitted so far."""
+        return self._version
+
+    @property
     def next_poll_at(self) -> float | None:
         """Send time of the next poll, while waiting for it."""
         return self._next_poll_at if self.state == "backoff" else None
 
     @property
-    def machine(self) -> PollMachine:
+    def machine(self) -> PollMachine | TableMachine:
         """The state machine (read it; drive the session through its methods)."""
         return self._machine
 
@@ -220,12 +252,29 @@ class Session:
                 detail=verdict.detail if verdict else "",
                 elapsed=self.elapsed(),
                 statistics=self.statistics(),
+                version=self._version,
             )
 
     def add_observer(self, observer: Observer) -> None:
         """Start telling ``observer`` of every later event."""
         with self._lock:
             self._observers.append(observer)
+
+    def remove_observer(self, observer: Observer) -> None:
+        """Stop telling ``observer`` of events; nothing when it was not added."""
+        with self._lock:
+            if observer in self._observers:
+                self._observers.remove(observer)
+
+    def updates(self) -> UpdateStream:
+        """Follow this session as frozen :class:`~pollwise.engine.updates.Update`
+        values, one reader per stream; safe from any thread.
+
+        Iterate it with ``async for`` or ``for``; it ends after the update
+        that shows the session ended (at once if it already had).
+        """
+        with self._lock:
+            return UpdateStream(self)
 
     # -- driving (for runners) ----------------------------------------------
 
@@ -276,16 +325,25 @@ class Session:
             if self.state != "backoff":
                 raise SessionError(f"start_poll() called in state {self.state!r}")
             now = self._now()
+            due = self._next_poll_at
+            if due is not None and due - rounding_slack(due) <= now < due:
+                # The runner woke at the due clock reading; origin arithmetic
+                # may read it one rounding error early.
+                now = due
             self._polls += 1
             self._poll_sent_at = now
             request_timeout = max(
                 0.0, min(self.policy.request_timeout, self.policy.timeout - now)
             )
             self._transition("poll_sent", now, None, None)
+            if self.is_ended:
+                return None  # an observer cancelled on the state change
             self._emit(
                 "poll_sent",
                 PollSent(at=now, number=self._polls, request_timeout=request_timeout),
             )
+            if self.is_ended:
+                return None  # an observer cancelled on hearing of the send
             return request_timeout
 
     def end_poll(self, reply: Reply) -> None:
@@ -300,6 +358,8 @@ class Session:
             if self.state != "polling":
                 raise SessionError(f"end_poll() called in state {self.state!r}")
             now = self._now()
+            if self._poll_sent_at is not None:
+                now = max(now, self._poll_sent_at)
             answer = classify(reply, self.profile, self.clock.wall_time())
             self._take_answer(answer, now)
 
@@ -346,6 +406,11 @@ class Session:
             self._failed_polls += 1
         if progress.has_progress:
             self._last_progress = now
+        if isinstance(answer, Readable) and self.policy.mode == "adaptive":
+            sent = self._poll_sent_at if self._poll_sent_at is not None else now
+            count = len(progress.new_messages) or int(progress.has_progress)
+            self._pace = learn_pace(self._pace, self._last_readable_sent, sent, count)
+            self._last_readable_sent = sent
         if progress.has_progress and self.policy.reset_on_progress:
             self._no_progress_polls = 0
         else:
@@ -359,6 +424,8 @@ class Session:
         else:
             self._emit("poll_failed", PollFailed(now, number, answer))
             logger.debug("poll %d failed at %.3fs: %s", number, now, answer.reason)
+        if self.is_ended:
+            return  # an observer cancelled: nothing follows the end
         if progress.new_messages:
             for message in progress.new_messages:
                 self._seen.add(message.key)
@@ -367,6 +434,8 @@ class Session:
                 "messages_delivered", MessagesDelivered(now, progress.new_messages)
             )
 
+        if self.is_ended:
+            return  # an observer cancelled while hearing of this answer
         verdict = judge_poll(
             self.policy,
             answer,
@@ -377,16 +446,30 @@ class Session:
         )
         schedule: Schedule | None = None
         if verdict is None:
-            wait = jittered_wait(
-                self.policy,
-                backoff_wait(self.policy, self._no_progress_polls),
-                self._rng,
-            )
+            wait = self._unjittered_wait(now)
+            if self.policy.jitter != "none":
+                if self._rng is None:
+                    self._rng = random.Random(self.policy.seed)
+                wait = jittered_wait(self.policy, wait, self._rng)
             hint = clamp_hint(self.policy, answer.hint)
             schedule = next_send_time(self.policy, now, wait, hint, self._last_progress)
             if schedule is None:
                 verdict = self._hint_past_deadline(answer.hint)
         self._transition("poll_ended", now, verdict, schedule)
+
+    def _unjittered_wait(self, now: float) -> float:
+        policy = self.policy
+        if policy.mode != "adaptive":
+            return backoff_wait(policy, self._no_progress_polls)
+        wait = adaptive_wait(self._pace, now, policy.target_latency, policy.max_delay)
+        if self._consecutive_errors:
+            # A server in trouble is polled less with every failure in a row,
+            # linearly: the session rides out a short outage without failing
+            # on max_consecutive_errors and sees the first answer soon after.
+            wait = max(
+                wait, error_wait(policy.target_latency, self._consecutive_errors)
+            )
+        return min(policy.max_delay, wait)
 
     def _warn_unknown_status(self, answer: Readable) -> None:
         if answer.status_kind is not StatusKind.UNKNOWN:
@@ -412,13 +495,20 @@ class Session:
         self._machine.send(event, verdict=verdict)
         target = self.state
         logger.debug("%s at %.3fs: %s -> %s", event, now, source, target)
-        if source != target:
-            self._emit("state_changed", StateChanged(now, source, target))
-        if self.is_ended:
+        ended_here = self.is_ended
+        if ended_here:
+            # Recorded before any event, so that an observer reading the
+            # view sees a final state together with its verdict.
             assert verdict is not None
             self._verdict = verdict
             self._ended_at = now
             self._next_poll_at = None
+        if source != target:
+            self._emit("state_changed", StateChanged(now, source, target))
+        if self.is_ended and not ended_here:
+            return  # an observer cancelled from state_changed; that said it all
+        if ended_here:
+            assert verdict is not None
             self.ended_event.set()
             self._emit(
                 "session_ended",
@@ -431,6 +521,7 @@ class Session:
             )
 
     def _emit(self, method: str, event: Any) -> None:
+        self._version += 1
         for observer in tuple(self._observers):
             callback = getattr(observer, method, None)
             if callback is None:
