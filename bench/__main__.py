@@ -1,0 +1,173 @@
+"""``python -m bench``: the benchmark suite, its targets, and the engine's cost.
+
+Prints one table per workload and a summary of the targets (each held or
+not held, with its figure), and writes ``results.md`` and ``plot.svg``
+into the output folder (``bench/results/`` by default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from .cost import measure_cost
+from .peers import PEERS
+from .report import markdown_table, svg_plot, text_table
+from .strategies import strategies
+from .suite import (
+    Target,
+    holdout_strategies,
+    judge,
+    oracle_lines,
+    run_kind,
+)
+from .workloads import HOLDOUT_SEED_BASE, KINDS
+
+_NOTES = """\
+How it is measured: every strategy polls the same fake backend on a fake
+clock (no sleeping, no network); a request sent at t sees the conversation
+as it is at t and is answered 0.05 s later. Detection latency runs from a
+message's arrival to the answer that holds it. pollwise runs through its
+real engine (Session, run_sync) on the table compiled from its machine,
+which decides exactly as the declarative one (tests/test_machine_table.py).
+The peers run through their own libraries; none of them lets a caller
+inject a clock, so within their runs only, the bench points their module
+globals at the fake clock: tenacity.time (time.monotonic() for
+stop_after_delay; sleep is injected as Retrying(sleep=...)), polling2.time
+(time.time(), time.sleep()), backoff._sync.time and backoff._sync.datetime
+(time.sleep(), datetime.now() for max_time). The module-level random
+generator, which backoff's full jitter draws from, is seeded per run. The
+peers and the naive pollers do not read Retry-After and stop only on a
+finished status or after 120 s; pollwise also stops on stall_after (30 s).
+The frontier ("fixed Ns +stop rules") is fixed-interval polling through the
+same engine with pollwise's stop rules, so only the schedule differs."""
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--seeds", type=int, default=40, help="per kind (tuning)")
+    parser.add_argument(
+        "--holdout", type=int, default=40, help="hold-out seeds per kind (0: none)"
+    )
+    parser.add_argument(
+        "--kinds", nargs="+", default=list(KINDS), choices=KINDS, metavar="KIND"
+    )
+    parser.add_argument("--out", default="bench/results", help="output folder")
+    parser.add_argument("--no-cost", action="store_true", help="skip engine cost")
+    parser.add_argument("--polls", type=int, default=5000, help="cost: polls")
+    parser.add_argument(
+        "--sessions", type=int, default=10_000, help="cost: concurrent sessions"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parse(argv)
+    started = time.perf_counter()
+    seeds = range(args.seeds)
+    results = [run_kind(kind, seeds, strategies()) for kind in args.kinds]
+    for result in results:
+        print(text_table(result), end="\n\n", flush=True)
+    holdout = []
+    if args.holdout:
+        holdout_seeds = range(HOLDOUT_SEED_BASE, HOLDOUT_SEED_BASE + args.holdout)
+        holdout = [
+            run_kind(kind, holdout_seeds, holdout_strategies()) for kind in args.kinds
+        ]
+    targets = judge(results, holdout)
+    cost_lines: list[str] = []
+    if not args.no_cost:
+        cost = measure_cost(polls=args.polls, sessions=args.sessions)
+        cost_lines = cost.lines()
+        tenacity = cost.many["tenacity"]
+        table = cost.many["table"]
+        targets += [
+            Target(
+                "CPU per poll decision <= 2x tenacity's per attempt",
+                cost.cpu_table <= 2 * cost.cpu_tenacity,
+                f"{cost.cpu_table / cost.cpu_tenacity:.2f}x on the table runner "
+                f"({cost.cpu_table * 1e6:.1f} us vs {cost.cpu_tenacity * 1e6:.1f} "
+                f"us); the declarative machine: "
+                f"{cost.cpu_declarative / cost.cpu_tenacity:.2f}x",
+            ),
+            Target(
+                "memory per session <= 2x tenacity's",
+                table.memory_per_session <= 2 * tenacity.memory_per_session,
+                f"{table.memory_per_session / tenacity.memory_per_session:.2f}x "
+                "on the table runner; the declarative machine: "
+                f"{cost.many['declarative'].memory_per_session / tenacity.memory_per_session:.2f}x",  # noqa: E501
+            ),
+        ]
+    summary = [target.line() for target in targets]
+    ratios = oracle_lines(results)
+    held = sum(target.held for target in targets)
+    print(f"== targets: {held} of {len(targets)} held")
+    print("\n".join(summary))
+    print("\n== adaptive mode against the clairvoyant minimum (tuning seeds)")
+    print("\n".join(ratios))
+    if holdout:
+        print("\n== the same on hold-out seeds")
+        print("\n".join(oracle_lines(holdout)))
+    if cost_lines:
+        print("\n== engine cost")
+        print("\n".join(cost_lines))
+    print()
+    print(_NOTES)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "plot.svg").write_text(svg_plot(results), encoding="utf-8")
+    (out / "results.md").write_text(
+        _markdown(args, results, holdout, summary, ratios, cost_lines),
+        encoding="utf-8",
+    )
+    print(
+        f"\nwrote {out / 'results.md'} and {out / 'plot.svg'} "
+        f"in {time.perf_counter() - started:.0f}s"
+    )
+    return 0
+
+
+def _markdown(
+    args: argparse.Namespace,
+    results: Sequence[object],
+    holdout: Sequence[object],
+    summary: Sequence[str],
+    ratios: Sequence[str],
+    cost_lines: Sequence[str],
+) -> str:
+    from .suite import KindResult
+
+    command = "python -m bench " + " ".join(sys.argv[1:])
+    lines = [
+        "# pollwise benchmark results",
+        "",
+        f"Made by `{command.strip()}`.",
+        "",
+        "## Targets",
+        "",
+        *[f"- {line}" for line in summary],
+        "",
+        "## The adaptive mode against the clairvoyant minimum at its own p95",
+        "",
+        *[f"- {line}" for line in ratios],
+    ]
+    if holdout:
+        lines += ["", "Hold-out seeds:", ""]
+        lines += [f"- {line}" for line in oracle_lines(holdout)]  # type: ignore[arg-type]
+    if cost_lines:
+        lines += ["", "## Engine cost", "", *[f"- {line}" for line in cost_lines]]
+    lines += ["", "## Peers", ""]
+    lines += [f"- {name}: `{text}`" for name, (text, _) in PEERS.items()]
+    lines += ["", "## Workloads", ""]
+    for result in results:
+        assert isinstance(result, KindResult)
+        lines += [markdown_table(result), ""]
+    lines += ["## How it is measured", "", _NOTES, ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""The benchmark runs end to end on one small workload, so it cannot rot.
+
+The full benchmark (``python -m bench``) takes minutes and is not part of
+the test command; this runs the same entry point on a few seeds of the
+burst workload, with the engine-cost part made tiny.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_benchmark_runs_and_writes_its_table_and_plot(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--kinds",
+            "burst",
+            "--seeds",
+            "3",
+            "--holdout",
+            "2",
+            "--polls",
+            "200",
+            "--sessions",
+            "50",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "== burst (3 seeds" in out
+    for name in ("pollwise default", "pollwise adaptive", "tenacity", "polling2"):
+        assert name in out
+    assert "backoff expo" in out
+    assert "oracle L=0.5s" in out
+    assert "== targets:" in out
+    assert "CPU per poll decision" in out
+    markdown = (tmp_path / "results.md").read_text(encoding="utf-8")
+    assert "| pollwise default |" in markdown
+    svg = (tmp_path / "plot.svg").read_text(encoding="utf-8")
+    assert svg.startswith("<svg")
+    assert "burst" in svg
