@@ -47,6 +47,9 @@ class BackendEntry:
     #: a transport failure instead of an answer
     error: FailureKind | None = None
     latency: float = 0.0
+    #: when set, the answer arrives at this time (seconds since t = 0)
+    #: whatever the request's timeout: a recorded answer, replayed
+    answer_at: float | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -90,7 +93,22 @@ class _Located(dict[Any, Any]):
 
 
 class _LocatingLoader(yaml.SafeLoader):
-    pass
+    """Safe YAML that remembers lines and refuses aliases.
+
+    An alias (``*name``) shares a node; nested aliases expand exponentially
+    when a body is serialised (the "billion laughs"), so scenario files may
+    not use them.
+    """
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise ScenarioError(
+                self.name,
+                "YAML aliases (*name) are not allowed in scenario files",
+                event.start_mark.line + 1,
+            )
+        return super().compose_node(parent, index)
 
 
 def _construct_located(loader: _LocatingLoader, node: yaml.MappingNode) -> _Located:
@@ -119,8 +137,38 @@ _LocatingLoader.add_constructor(
 )
 
 
+#: The most values a scenario file may hold once YAML aliases are expanded
+#: (a "billion laughs" file expands a few lines into billions of them).
+MAX_VALUES: Final = 1_000_000
+
+
+def _check_size(name: str, document: Any) -> Any:
+    """Refuse a document that expands past :data:`MAX_VALUES` (counted
+    without recursion, and never past the limit)."""
+    left, stack = MAX_VALUES, [document]
+    while stack:
+        node = stack.pop()
+        left -= 1
+        if left < 0:
+            raise ScenarioError(
+                name, f"holds more than {MAX_VALUES} values (an alias bomb?)"
+            )
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return document
+
+
 def _read_document(path: Path) -> Any:
     name = str(path)
+    try:
+        return _check_size(name, _parse_document(path, name))
+    except RecursionError:
+        raise ScenarioError(name, "nested too deeply to be a scenario") from None
+
+
+def _parse_document(path: Path, name: str) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -138,10 +186,16 @@ def _read_document(path: Path) -> Any:
             raise ScenarioError(name, f"invalid JSON: {exc.msg}", exc.lineno) from None
         except ValueError as exc:
             raise ScenarioError(name, f"invalid JSON: {exc}") from None
-    loader = _LocatingLoader(text)
+    try:
+        loader = _LocatingLoader(text)
+    except yaml.YAMLError as exc:  # a character YAML refuses (NUL, ...)
+        problem = " ".join(str(exc).split())
+        raise ScenarioError(name, f"invalid YAML: {problem}") from None
     loader.name = name
     try:
         return loader.get_single_data()
+    except RecursionError:
+        raise ScenarioError(name, "nested too deeply") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -452,7 +506,9 @@ def scenario_from_mapping(
         )
     cancel_at = None
     if data.get("cancel_at") is not None:
-        cancel_at = reader.number(data["cancel_at"], "cancel_at", data, "cancel_at")
+        cancel_at = reader.number(
+            data["cancel_at"], "cancel_at", data, "cancel_at", minimum=0
+        )
     trigger = None
     if data.get("trigger") is not None:
         trigger = _entry(reader, data["trigger"], "trigger", _TRIGGER, data, "trigger")
@@ -501,5 +557,8 @@ def load_scenario(path: str | Path) -> Scenario:
         ScenarioError: the file cannot be read or describes no valid scenario.
     """
     path = Path(path)
-    document = _read_document(path)
-    return scenario_from_mapping(document, str(path), default_name=path.stem)
+    try:
+        document = _read_document(path)
+        return scenario_from_mapping(document, str(path), default_name=path.stem)
+    except RecursionError:
+        raise ScenarioError(str(path), "nested too deeply") from None

@@ -5,6 +5,10 @@ at time t gets the timeline's entry with the greatest ``at`` <= t (of equal
 ones, the later), takes the entry's latency on the fake clock, and fails
 with a timeout when that latency is longer than the request's timeout.
 Before the first entry the API answers an empty 200 ("no news").
+
+A replay (``pollwise replay``) uses the same class ``in_order``: the n-th
+request gets the n-th entry, whatever its time, and an entry with
+``answer_at`` answers at that recorded time.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ class ScriptedApi:
         clock: the fake clock the session runs on; latency advances it.
         trigger: the trigger's answer (a plain 202 by default).
         origin: the clock reading that is t = 0.
+        in_order: the n-th request gets the n-th entry (the last one past
+            the end), instead of the entry due at its send time.
     """
 
     def __init__(
@@ -39,8 +45,13 @@ class ScriptedApi:
         clock: FakeClock,
         trigger: BackendEntry | None = None,
         origin: float | None = None,
+        *,
+        in_order: bool = False,
     ) -> None:
-        self._entries = sorted(timeline, key=lambda entry: entry.at)
+        self._in_order = in_order
+        self._entries = (
+            list(timeline) if in_order else sorted(timeline, key=lambda e: e.at)
+        )
         self._times = [entry.at for entry in self._entries]
         self._clock = clock
         self._trigger = (
@@ -55,6 +66,11 @@ class ScriptedApi:
         index = bisect.bisect_right(self._times, t)
         return self._entries[index - 1] if index else _NO_NEWS
 
+    def _entry_in_order(self) -> BackendEntry:
+        if not self._entries:
+            return _NO_NEWS
+        return self._entries[min(len(self.requests), len(self._entries)) - 1]
+
     def trigger(self, timeout: float) -> Reply:
         # t = 0 is the moment the trigger returned, so it takes no time here.
         return _reply(self._trigger)
@@ -62,7 +78,12 @@ class ScriptedApi:
     def fetch(self, timeout: float) -> Reply:
         sent = self._clock.now() - self._origin
         self.requests.append(sent)
-        entry = self.entry_at(sent)
+        entry = self._entry_in_order() if self._in_order else self.entry_at(sent)
+        if entry.answer_at is not None:
+            # A recorded answer arrives when it did, whatever the timeout.
+            wait = self._origin + entry.answer_at - self._clock.now()
+            self._clock.advance(max(0.0, wait))
+            return _reply(entry)
         if entry.error is FailureKind.TIMEOUT or entry.latency > timeout:
             self._clock.advance(timeout)
             return TransportFailure(
