@@ -1,14 +1,16 @@
 """``pollwise watch``: trigger a job over HTTP and follow it live.
 
 The wiring between the engine and the outside world for one session: an
-:class:`~pollwise.adapters.httpx_api.HttpConversationApi`, the system clock,
-the sync runner, and a view chosen by where the output goes.
+:class:`~pollwise.adapters.httpx_api.AsyncHttpConversationApi`, the system
+clock, a generation run as an asyncio task, and a renderer chosen by where
+the output goes. The renderer reads the session's update stream, exactly as
+any other UI would; asyncio lets Ctrl-C abandon a request in flight at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-import os
 import sys
 from collections.abc import Sequence
 from typing import Final, TextIO
@@ -19,15 +21,23 @@ from rich.console import Console
 from pollwise.engine.answers import Readable, classify
 from pollwise.engine.outcomes import Outcome
 from pollwise.engine.policy import Policy
-from pollwise.engine.ports import Observer
+from pollwise.engine.ports import AsyncConversationApi, Observer
 from pollwise.engine.profile import Profile
-from pollwise.engine.runners import run_sync
 from pollwise.engine.session import Session, SessionView
 
 from .clocks import SystemClock
-from .httpx_api import Endpoint, HttpConversationApi
-from .live_view import JsonView, PlainView, RichView, summary_line
+from .generations import Generations
+from .httpx_api import AsyncHttpConversationApi, Endpoint
+from .live_view import (
+    JsonView,
+    PlainView,
+    RichView,
+    UpdateView,
+    summary_line,
+    wants_plain,
+)
 from .redaction import redact_url
+from .trace_recorder import TraceRecorder
 
 __all__ = ["EXIT_CODES", "WatchOptions", "exit_code", "watch"]
 
@@ -54,36 +64,35 @@ class WatchOptions:
     profile: Profile = attrs.field(factory=Profile)
     trigger: bool = True
     output: str = "auto"  # "auto", "plain", "rich" or "json"
+    #: write the session's trace to this file (``--record``)
+    record: str | None = None
+    #: keep each body's text in the trace (``--keep-content``)
+    keep_content: bool = False
 
 
-def _wants_plain(stream: TextIO) -> bool:
-    return not stream.isatty() or "NO_COLOR" in os.environ
-
-
-def _history(api: HttpConversationApi, options: WatchOptions) -> list[object]:
+async def _history(
+    api: AsyncHttpConversationApi, options: WatchOptions
+) -> list[object]:
     """Ids of the messages that exist before the trigger (never new)."""
-    reply = api.fetch(options.policy.request_timeout)
+    reply = await api.fetch(options.policy.request_timeout)
     answer = classify(reply, options.profile, SystemClock().wall_time())
     if not isinstance(answer, Readable):
         return []
     return [m.id for m in answer.messages if m.key[0] == "id"]
 
 
-def _attach_view(
+def _renderer(
     session: Session, mode: str, out: TextIO, console: Console, url: str
-) -> contextlib.AbstractContextManager[object]:
-    """Print the header and attach the observer that renders ``mode``."""
+) -> tuple[UpdateView, contextlib.AbstractContextManager[object]]:
+    """Print the header; the renderer of ``mode`` and the context it needs."""
     if mode == "json":
-        session.add_observer(JsonView(out))
-        return contextlib.nullcontext()
+        return JsonView(out), contextlib.nullcontext()
     if mode == "plain":
         print(f"watching {url}", file=out, flush=True)
-        session.add_observer(PlainView(out))
-        return contextlib.nullcontext()
+        return PlainView(out), contextlib.nullcontext()
     console.print(f"watching [bold]{url}[/bold]")
-    rich_view = RichView(session, console)
-    session.add_observer(rich_view)
-    return rich_view
+    rich_view = RichView(console, current=session.view)
+    return rich_view, rich_view
 
 
 def _print_summary(view: SessionView, mode: str, out: TextIO, console: Console) -> None:
@@ -105,6 +114,57 @@ def _print_summary(view: SessionView, mode: str, out: TextIO, console: Console) 
         console.print(summary_line(view), style=style)
 
 
+@attrs.define
+class _Run:
+    """What the coroutine leaves behind for the summary, however it ends."""
+
+    session: Session | None = None
+
+
+async def _follow(
+    endpoint: Endpoint,
+    options: WatchOptions,
+    mode: str,
+    out: TextIO,
+    console: Console,
+    observers: Sequence[Observer],
+    run: _Run,
+) -> None:
+    async with AsyncHttpConversationApi(endpoint) as api:
+        history = await _history(api, options) if options.trigger else []
+        session = Session(
+            SystemClock(),
+            options.policy,
+            options.profile,
+            history=history,
+            observers=observers,
+        )
+        run.session = session
+        url = redact_url(endpoint.poll_url)
+        port: AsyncConversationApi = api
+        if options.record is not None:
+            recorder = TraceRecorder.attach(
+                session,
+                options.record,
+                history=history,
+                keep_content=options.keep_content,
+                trigger=options.trigger,
+                source={"tool": "pollwise watch", "url": url},
+            )
+            port = recorder.wrap_async(api)
+        renderer, context = _renderer(session, mode, out, console, url)
+        with context, session.updates() as updates:
+            async with Generations() as generations:
+                generations.start_task(
+                    url,
+                    session,
+                    lambda: contextlib.nullcontext(port),
+                    trigger=options.trigger,
+                )
+                async for update in updates:
+                    renderer.show(update)
+
+
 def watch(
     endpoint: Endpoint,
     options: WatchOptions,
@@ -113,32 +173,21 @@ def watch(
 ) -> SessionView:
     """Run one session against ``endpoint`` and render it; returns the end view.
 
-    A KeyboardInterrupt (Ctrl-C) at any point cancels the session; the view
-    then says ``cancelled``.
+    It runs its own event loop, so call it from code that is not in one. A
+    KeyboardInterrupt (Ctrl-C) at any point cancels the session at once,
+    abandoning a request in flight; the view then says ``cancelled``.
     """
     out = stdout if stdout is not None else sys.stdout
     mode = options.output
     if mode == "auto":
-        mode = "plain" if _wants_plain(out) else "rich"
+        mode = "plain" if wants_plain(out) else "rich"
     console = Console(file=out, highlight=False)
-    session: Session | None = None
-    with HttpConversationApi(endpoint) as api:
-        try:
-            history = _history(api, options) if options.trigger else []
-            session = Session(
-                SystemClock(),
-                options.policy,
-                options.profile,
-                history=history,
-                observers=observers,
-            )
-            url = redact_url(endpoint.poll_url)
-            with _attach_view(session, mode, out, console, url):
-                run_sync(session, api, trigger=options.trigger)
-        except KeyboardInterrupt:
-            if session is None:  # interrupted before the session existed
-                session = Session(SystemClock(), options.policy, options.profile)
-            session.cancel()
-    view = session.view()
+    run = _Run()
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_follow(endpoint, options, mode, out, console, observers, run))
+    if run.session is None:  # interrupted before the session existed
+        run.session = Session(SystemClock(), options.policy, options.profile)
+    run.session.cancel()
+    view = run.session.view()
     _print_summary(view, mode, out, console)
     return view
