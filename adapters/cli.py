@@ -11,6 +11,7 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ from pollwise.engine.profile import Profile
 from .httpx_api import Endpoint, parse_header
 from .profile_file import load_profile
 from .redaction import redact_url
+from .reference_faults import FAULT_NAMES
 from .scenario import load_scenario
 from .simulate import simulate
 from .watch import WatchOptions, exit_code, watch
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 EXIT_USAGE: Final = 2
+#: The shell's code for a process whose output pipe closed (128 + SIGPIPE).
+EXIT_BROKEN_PIPE: Final = 141
 
 
 class UsageError(Exception):
@@ -44,13 +48,26 @@ class UsageError(Exception):
 #: Modules that add commands of their own. Each has ``add_commands(commands)``
 #: whose parsers ``set_defaults(handler=...)``, a function of the parsed
 #: arguments that returns the exit code; it may raise :class:`UsageError`.
-COMMAND_MODULES: Final[tuple[str, ...]] = ()
+COMMAND_MODULES: Final[tuple[str, ...]] = ("cli_tui", "cli_traces")
+
+
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise ValueError(text)
+    return port
+
+
+_port.__name__ = "port (0 to 65535)"
 
 
 def _stall_after(text: str) -> float | None:
     if text.lower() in ("none", "off", "null"):
         return None
     return float(text)
+
+
+_stall_after.__name__ = "number of seconds or none"
 
 
 _POLICY_FLAGS: Final[tuple[tuple[str, Any, str], ...]] = (
@@ -65,6 +82,8 @@ _POLICY_FLAGS: Final[tuple[tuple[str, Any, str], ...]] = (
     ("max_consecutive_errors", int, "failed polls in a row that fail, default 5"),
     ("max_retry_after", float, "clamp on a server's hint (s), default 60"),
     ("request_timeout", float, "per request (s), default 10"),
+    ("mode", str, "schedule: backoff (the default) or adaptive"),
+    ("target_latency", float, "adaptive mode: wait while messages flow (s), default 1"),
 )
 
 
@@ -158,6 +177,14 @@ def _build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="refuse larger bodies (default 10 MiB)",
     )
+    watch_cmd.add_argument(
+        "--record", metavar="FILE", help="write the session's trace (JSON Lines)"
+    )
+    watch_cmd.add_argument(
+        "--keep-content",
+        action="store_true",
+        help="keep each body's text in the trace (it may be private)",
+    )
     add_policy_flags(watch_cmd)
     add_output_flags(watch_cmd)
 
@@ -170,7 +197,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the reference server until Ctrl-C")
     serve.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
-    serve.add_argument("--port", type=int, default=8765, help="default 8765; 0: any")
+    serve.add_argument(
+        "--port", type=_port, default=8765, help="default 8765; 0: any free port"
+    )
     _add_server_flags(serve, default_pace=1.0, default_count=5)
 
     new = commands.add_parser(
@@ -206,8 +235,7 @@ def _add_fault_flag(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="NAME",
-        help="a fault to show (repeatable): stall, fail, rate-limit, 503, "
-        "503-forever, slow, unreadable",
+        help=f"a fault to show (repeatable): {', '.join(FAULT_NAMES)}",
     )
 
 
@@ -272,7 +300,12 @@ def _run_watch(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     trigger = not args.no_trigger and endpoint.trigger_url is not None
     options = WatchOptions(
-        policy=policy, profile=profile, trigger=trigger, output=output_mode(args)
+        policy=policy,
+        profile=profile,
+        trigger=trigger,
+        output=output_mode(args),
+        record=args.record,
+        keep_content=args.keep_content,
     )
     view = watch(endpoint, options)
     assert view.outcome is not None
@@ -360,7 +393,12 @@ def _run_simulate(args: argparse.Namespace) -> int:
             print(f"pollwise simulate: {exc}", file=sys.stderr)
             unreadable = True
             continue
-        result = simulate(scenario)
+        try:
+            result = simulate(scenario)
+        except ScenarioError as exc:
+            print(f"pollwise simulate: {exc}", file=sys.stderr)
+            unreadable = True
+            continue
         failed = failed or not result.passed
         if args.json:
             print(json.dumps(result.to_json()))
@@ -439,6 +477,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except PollingError as exc:
         print(f"pollwise {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        # The reader went away (``pollwise watch --json | head``): say
+        # nothing more, and keep Python from complaining at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+    except OSError as exc:
+        # A file or folder the command was told to read or write.
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(
+            f"pollwise {args.command}: error: {where}{exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    except RecursionError:
+        print(
+            f"pollwise {args.command}: error: the input is nested too deeply",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

@@ -11,8 +11,13 @@ reply is the engine's job.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import re
+import socket
+import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, Final
 from urllib.parse import quote
@@ -22,7 +27,7 @@ import httpx
 
 from pollwise.engine.answers import FailureKind, Reply, Response, TransportFailure
 
-from .redaction import redact_url
+from .redaction import guard_http_loggers, redact_url
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
@@ -51,11 +56,38 @@ def _check_url(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> No
         raise ValueError(
             f"{attribute.name}: {redact_url(str(value))!r} is not an http(s) URL"
         )
+    if url.port is not None and not 0 < url.port < 65536:
+        raise ValueError(f"{attribute.name}: port {url.port} is not from 1 to 65535")
+
+
+def _url_repr(url: str | None) -> str:
+    return repr(None if url is None else redact_url(url))
+
+
+#: Headers that frame the message; httpx sets them, and a user's copy would
+#: corrupt the request.
+_FRAMING_HEADERS: Final = frozenset(
+    {"content-length", "transfer-encoding", "host", "connection"}
+)
+_TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_FIELD_VALUE: Final = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 
 
 def _headers(value: Mapping[str, str] | tuple[tuple[str, str], ...]) -> Any:
     items = value.items() if isinstance(value, Mapping) else value
-    return tuple((str(name), str(header)) for name, header in items)
+    result = tuple((str(name), str(header)) for name, header in items)
+    for name, header in result:
+        # Messages name the header, never its value: it may be a credential.
+        if not _TOKEN.fullmatch(name):
+            raise ValueError(f"header name {name!r} is not an HTTP token")
+        if name.lower() in _FRAMING_HEADERS:
+            raise ValueError(f"header {name!r} is set by pollwise itself")
+        if not _FIELD_VALUE.fullmatch(header) or not header.isascii():
+            raise ValueError(
+                f"header {name!r}: the value must be printable ASCII "
+                "(no line breaks or control characters)"
+            )
+    return result
 
 
 @attrs.frozen(kw_only=True)
@@ -73,8 +105,10 @@ class Endpoint:
         ValueError: a URL is not an http(s) URL, or the limit is not positive.
     """
 
-    poll_url: str = attrs.field(validator=_check_url)
-    trigger_url: str | None = attrs.field(default=None, validator=_check_url)
+    poll_url: str = attrs.field(validator=_check_url, repr=_url_repr)
+    trigger_url: str | None = attrs.field(
+        default=None, validator=_check_url, repr=_url_repr
+    )
     headers: tuple[tuple[str, str], ...] = attrs.field(
         default=(), converter=_headers, repr=False
     )
@@ -111,7 +145,10 @@ def parse_header(text: str) -> tuple[str, str]:
     name, colon, value = text.partition(":")
     name = name.strip()
     if not colon or not name or any(c in name for c in ' \t"(),/;<=>?@[\\]{}'):
-        raise ValueError(f"a header must look like 'Name: value', got {text!r}")
+        # The text is not repeated: it may well hold a credential.
+        raise ValueError(
+            "a header must look like 'Name: value' (a token, a colon, the value)"
+        )
     return name, value.strip()
 
 
@@ -172,6 +209,73 @@ class _BodyReader:
         )
 
 
+class _AbandonedError(Exception):
+    """Raised from httpx's trace hook to stop a request that was cut off."""
+
+
+class _InFlight:
+    """One sync request: the connections it uses, and whether it was cut off.
+
+    Cutting shuts the connections down (``shutdown``, not ``close``, so that
+    a read blocked on another thread returns at once); a connection opened
+    after the cut is shut down as soon as it exists, and a request whose
+    head is not yet sent is stopped before it goes out.
+
+    Args:
+        pool: every connection the adapter's own client opened (None for a
+            client it was given). Only this request uses that client, so a
+            cut shuts them all: a reused connection is then covered even
+            before the answer's head names it.
+    """
+
+    def __init__(self, pool: weakref.WeakSet[Any] | None) -> None:
+        self._lock = threading.Lock()
+        self._streams: list[Any] = []
+        self._pool = pool
+        self.cut_by: TransportFailure | None = None
+
+    def cut(self, why: TransportFailure) -> None:
+        with self._lock:
+            if self.cut_by is None:
+                self.cut_by = why
+            streams = [*self._streams, *(self._pool or ())]
+        for stream in streams:
+            _shut_down(stream)
+
+    def add(self, stream: Any) -> None:
+        if stream is None:
+            return
+        with self._lock:
+            self._streams.append(stream)
+            if self._pool is not None:
+                self._pool.add(stream)
+            cut = self.cut_by is not None
+        if cut:
+            _shut_down(stream)
+
+    def trace(self, event: str, info: Mapping[str, Any]) -> None:
+        """httpx's ``trace`` extension: learn each new connection's stream."""
+        if event.endswith((".connect_tcp.complete", ".start_tls.complete")):
+            self.add(info.get("return_value"))
+        elif event.endswith(".send_request_headers.started") and self.cut_by:
+            raise _AbandonedError
+
+
+def _shut_down(stream: Any) -> None:
+    get_extra_info = getattr(stream, "get_extra_info", None)
+    sock = get_extra_info("socket") if get_extra_info is not None else None
+    if not isinstance(sock, socket.socket):
+        return
+    # The plain socket's shutdown even for TLS: it wakes a blocked read
+    # without touching the TLS object another thread is reading through.
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+_INTERRUPTED: Final = TransportFailure(FailureKind.RESET, "abandoned")
+_DEADLINE: Final = TransportFailure(FailureKind.TIMEOUT, "request timeout")
+
+
 def _too_large(limit: int) -> TransportFailure:
     return TransportFailure(FailureKind.TOO_LARGE, f"body over {limit} bytes")
 
@@ -207,9 +311,12 @@ class HttpConversationApi:
         endpoint: the URLs, headers and body limit.
         client: a client to use (and not close); one is made otherwise.
 
-    The sync client's timeouts apply to each network operation; the whole
-    body is also checked against the request timeout between chunks, so a
-    slow drip of bytes overshoots by at most one read timeout.
+    The whole request, body included, is bounded by the request timeout:
+    httpx's own timeouts bound each network operation, and a timer cuts
+    the connection off when the total runs out (a slow drip of bytes).
+    :meth:`interrupt`, from any thread, abandons the request in flight at
+    once; :func:`~pollwise.engine.runners.run_sync` calls it when the
+    session is cancelled.
     """
 
     def __init__(self, endpoint: Endpoint, client: httpx.Client | None = None) -> None:
@@ -223,6 +330,12 @@ class HttpConversationApi:
         self._client = client or httpx.Client(
             follow_redirects=True, max_redirects=MAX_REDIRECTS
         )
+        guard_http_loggers()
+        self._lock = threading.Lock()
+        self._in_flight: _InFlight | None = None
+        self._pool: weakref.WeakSet[Any] | None = (
+            weakref.WeakSet() if self._own_client else None
+        )
 
     def trigger(self, timeout: float) -> Reply:
         if self.endpoint.trigger_url is None:
@@ -232,11 +345,32 @@ class HttpConversationApi:
     def fetch(self, timeout: float) -> Reply:
         return self._request("GET", self.endpoint.poll_url, timeout)
 
+    def interrupt(self) -> None:
+        """Abandon the request in flight, if any; safe from any thread.
+
+        The request returns at once as a failed reply. With the adapter's
+        own client every connection is covered; with a client it was given,
+        the connections the request opened, and a reused one from the
+        moment its answer's head arrived (before that, the request timeout
+        bounds it as usual).
+        """
+        with self._lock:
+            in_flight = self._in_flight
+        if in_flight is not None:
+            in_flight.cut(_INTERRUPTED)
+
     def _request(self, method: str, url: str, timeout: float) -> Reply:
         started = time.monotonic()
         if timeout <= 0:
             return _log(method, url, _no_time_left(), started)
         target, auth = self._targets[url]
+        in_flight = _InFlight(self._pool)
+        with self._lock:
+            self._in_flight = in_flight
+        deadline = threading.Timer(timeout, in_flight.cut, args=(_DEADLINE,))
+        deadline.name = "pollwise-request-deadline"
+        deadline.daemon = True
+        deadline.start()
         try:
             with self._client.stream(
                 method,
@@ -244,10 +378,17 @@ class HttpConversationApi:
                 headers=self.endpoint.headers,
                 auth=auth or httpx.USE_CLIENT_DEFAULT,
                 timeout=httpx.Timeout(timeout),
+                extensions={"trace": in_flight.trace},
             ) as response:
+                in_flight.add(response.extensions.get("network_stream"))
                 reply = self._read(response, started + timeout)
-        except httpx.HTTPError as exc:
-            reply = _failure(exc)
+        except (httpx.HTTPError, _AbandonedError) as exc:
+            reply = in_flight.cut_by or _failure(exc)
+        finally:
+            deadline.cancel()
+            deadline.join()
+            with self._lock:
+                self._in_flight = None
         return _log(method, url, reply, started)
 
     def _read(self, response: httpx.Response, deadline: float) -> Reply:
@@ -292,6 +433,7 @@ class AsyncHttpConversationApi:
         self._client = client or httpx.AsyncClient(
             follow_redirects=True, max_redirects=MAX_REDIRECTS
         )
+        guard_http_loggers()
 
     async def trigger(self, timeout: float) -> Reply:
         if self.endpoint.trigger_url is None:

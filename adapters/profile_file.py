@@ -34,6 +34,8 @@ def load_profile(path: str | Path) -> Profile:
         raise ScenarioError(name, f"invalid YAML: {exc.problem or exc}", line) from None
     except yaml.YAMLError as exc:
         raise ScenarioError(name, f"invalid YAML: {exc}") from None
+    except RecursionError:
+        raise ScenarioError(name, "nested too deeply to be a profile") from None
     try:
         return Profile.from_mapping(data if data is not None else {})
     except ProfileError as exc:

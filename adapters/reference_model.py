@@ -13,10 +13,8 @@ completion:
   "failed" one pace after the last of them, when the next one was due
   (at ``s + (min(n, count) + 1) * p``).
 
-Three faults answer the first GETs after a generation starts, counted per
-generation, in this order: ``burst_503`` answers 503 first, then
-``rate_limit`` answers 429, then ``unreadable`` answers a 200 whose body is
-not JSON; later GETs answer normally. ``slow`` delays every GET.
+The other faults (:mod:`pollwise.adapters.reference_faults`) change how
+single GETs are answered; the server carries them out.
 
 Everything takes the time from injected callables, so tests move a fake
 clock instead of sleeping.
@@ -24,19 +22,28 @@ clock instead of sleeping.
 
 from __future__ import annotations
 
-import enum
 import json
-import math
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Final
 
 import attrs
 
 from pollwise.engine.errors import PollingError
+
+from .reference_faults import (
+    FAULT_NAMES,
+    Faults,
+    GetFault,
+    SettingsError,
+    check_count,
+    loosen_whole,
+    optional_seconds_field,
+    seconds_field,
+)
 
 __all__ = [
     "FAULT_NAMES",
@@ -69,177 +76,15 @@ _SENTENCES: Final = (
 )
 
 
-class SettingsError(PollingError, ValueError):
-    """A server setting, fault or request override has a refused value.
-
-    Attributes:
-        field: the name of the offending field ("body" for the body itself).
-        value: the value that was refused.
-        problem: what is wrong with it.
-    """
-
-    def __init__(self, field: str, value: Any, problem: str) -> None:
-        self.field = field
-        self.value = value
-        self.problem = problem
-        super().__init__(f"{field!r}: {problem} (got {value!r})")
-
-
 class GenerationRunningError(PollingError, RuntimeError):
     """A generation was asked for while the previous one is still generating."""
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _loosen_whole(value: Any) -> Any:
-    # As in Policy.from_mapping: 5.0 (or 1e1 in JSON) is a whole number.
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-def _check_count(name: str, value: object, limit: int | None = None) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise SettingsError(name, value, "must be a whole number >= 0")
-    if limit is not None and value > limit:
-        raise SettingsError(name, value, f"must be at most {limit}")
-
-
-def _check_seconds(name: str, value: object) -> None:
-    if not _is_number(value):
-        raise SettingsError(name, value, "must be a number of seconds")
-    assert isinstance(value, int | float)
-    if not math.isfinite(value) or value < 0:
-        raise SettingsError(name, value, "must be finite and >= 0")
-
-
-def _count_field(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    _check_count(attribute.name, value)
-
-
-def _optional_count_field(
-    instance: Any, attribute: attrs.Attribute[Any], value: Any
-) -> None:
-    if value is not None:
-        _check_count(attribute.name, value)
-
-
-def _seconds_field(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    _check_seconds(attribute.name, value)
-
-
-def _optional_seconds_field(
-    instance: Any, attribute: attrs.Attribute[Any], value: Any
-) -> None:
-    if value is not None:
-        _check_seconds(attribute.name, value)
 
 
 def _message_count_field(
     instance: Any, attribute: attrs.Attribute[Any], value: Any
 ) -> None:
     if value is not None:
-        _check_count(attribute.name, value, MAX_COUNT)
-
-
-class GetFault(enum.Enum):
-    """How one GET of a conversation is answered."""
-
-    NONE = "none"
-    UNAVAILABLE = "503"
-    RATE_LIMITED = "429"
-    UNREADABLE = "unreadable"
-
-
-@attrs.frozen(kw_only=True)
-class Faults:
-    """Misbehaviours of a generation; all off by default (see the module doc).
-
-    Raises:
-        SettingsError: a count is not a whole number >= 0, ``slow`` is not
-            finite seconds >= 0, or both ``stall_after`` and ``fail_after``
-            are set (a generation either stalls or fails).
-    """
-
-    stall_after: int | None = attrs.field(default=None, validator=_optional_count_field)
-    fail_after: int | None = attrs.field(default=None, validator=_optional_count_field)
-    rate_limit: int = attrs.field(default=0, validator=_count_field)
-    burst_503: int = attrs.field(default=0, validator=_count_field)
-    slow: float = attrs.field(default=0.0, validator=_seconds_field)
-    unreadable: int = attrs.field(default=0, validator=_count_field)
-
-    def __attrs_post_init__(self) -> None:
-        if self.stall_after is not None and self.fail_after is not None:
-            raise SettingsError(
-                "fail_after", self.fail_after, "cannot be combined with stall_after"
-            )
-
-    @classmethod
-    def from_mapping(cls, data: Mapping[str, Any]) -> Faults:
-        """Faults from loosely typed input (a JSON object); omitted keys are off.
-
-        Raises:
-            SettingsError: an unknown key or a refused value.
-        """
-        known = {field.name for field in attrs.fields(cls)}
-        values: dict[str, Any] = {}
-        for key, value in data.items():
-            if key not in known:
-                raise SettingsError(
-                    str(key),
-                    value,
-                    f"is not a fault (known: {', '.join(sorted(known))})",
-                )
-            values[key] = value if key == "slow" else _loosen_whole(value)
-        return cls(**values)
-
-    def to_mapping(self) -> dict[str, Any]:
-        """The faults as a JSON-ready mapping, the inverse of :meth:`from_mapping`."""
-        return attrs.asdict(self)
-
-    @classmethod
-    def from_names(cls, names: Iterable[str]) -> Faults:
-        """Faults from the CLI's shorthands (:data:`FAULT_NAMES`), combined.
-
-        Raises:
-            SettingsError: an unknown name, or "stall" with "fail".
-        """
-        values: dict[str, Any] = {}
-        for name in names:
-            preset = _PRESETS.get(name)
-            if preset is None:
-                raise SettingsError(
-                    "faults", name, f"is not a fault name ({', '.join(FAULT_NAMES)})"
-                )
-            values.update(preset)
-        return cls(**values)
-
-    def fault_for_get(self, number: int) -> GetFault:
-        """How the ``number``-th GET (1-based) of the generation is answered."""
-        if number <= self.burst_503:
-            return GetFault.UNAVAILABLE
-        if number <= self.burst_503 + self.rate_limit:
-            return GetFault.RATE_LIMITED
-        if number <= self.burst_503 + self.rate_limit + self.unreadable:
-            return GetFault.UNREADABLE
-        return GetFault.NONE
-
-
-_PRESETS: Final[Mapping[str, Mapping[str, Any]]] = {
-    "stall": {"stall_after": 2},
-    "fail": {"fail_after": 2},
-    "rate-limit": {"rate_limit": 2},
-    # Three 503s in a row recover under the default max_consecutive_errors (5).
-    "503": {"burst_503": 3},
-    "503-forever": {"burst_503": 10**6},
-    "slow": {"slow": 0.3},
-    "unreadable": {"unreadable": 2},
-}
-
-#: The fault shorthands :meth:`Faults.from_names` (and ``pollwise serve``) accept.
-FAULT_NAMES: Final = tuple(_PRESETS)
+        check_count(attribute.name, value, MAX_COUNT)
 
 
 @attrs.frozen(kw_only=True)
@@ -254,7 +99,7 @@ class ServerSettings:
             an HTTP-date or garbage can be tried too).
     """
 
-    pace: float = attrs.field(default=1.0, validator=_seconds_field)
+    pace: float = attrs.field(default=1.0, validator=seconds_field)
     count: int = attrs.field(default=5, validator=_message_count_field)
     faults: Faults = attrs.field(factory=Faults)
     retry_after: str = "2"
@@ -269,7 +114,7 @@ class Overrides:
     (:meth:`Faults.from_names`).
     """
 
-    pace: float | None = attrs.field(default=None, validator=_optional_seconds_field)
+    pace: float | None = attrs.field(default=None, validator=optional_seconds_field)
     count: int | None = attrs.field(default=None, validator=_message_count_field)
     faults: Faults | None = None
 
@@ -296,7 +141,7 @@ class Overrides:
             raise SettingsError(unknown[0], data[unknown[0]], "is not a known field")
         return cls(
             pace=data.get("pace"),
-            count=_loosen_whole(data.get("count")),
+            count=loosen_whole(data.get("count")),
             faults=_read_faults(data.get("faults")),
         )
 
@@ -362,11 +207,22 @@ class Generation:
             return "complete"
         return "generating"
 
+    def message_id(self, number: int) -> Any:
+        """The id of the conversation's message ``number`` (1-based).
+
+        "m<number>"; with ``mixed_ids``, numbers and strings by turns: 1, "1",
+        2, "2", ... (the contract tells 7 and "7" apart).
+        """
+        if not self.faults.mixed_ids:
+            return f"m{number}"
+        half = (number + 1) // 2
+        return half if number % 2 else str(half)
+
     def messages(self, now: float) -> list[dict[str, Any]]:
         """The messages available at ``now``, in order, as the API lists them."""
         return [
             {
-                "id": f"m{self.first_number + k - 1}",
+                "id": self.message_id(self.first_number + k - 1),
                 "role": "assistant",
                 "content": _SENTENCES[(self.first_number + k - 2) % len(_SENTENCES)],
                 "created_at": _timestamp(self.wall_started_at + k * self.pace),
@@ -507,6 +363,12 @@ class ConversationStore:
             if conversation is None:
                 return None
             return conversation.count_get(), conversation.current_faults.slow
+
+    def faults(self, conversation_id: str) -> Faults | None:
+        """The faults its GETs answer with now; None for an unknown id."""
+        with self._lock:
+            conversation = self._conversations.get(conversation_id)
+            return conversation.current_faults if conversation else None
 
     def generate(self, conversation_id: str, overrides: Overrides) -> str | None:
         """Start a generation; returns the status right after it started.

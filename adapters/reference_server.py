@@ -13,8 +13,12 @@ against a live HTTP server, with faults on demand. The endpoints:
 Both POSTs take an optional JSON body ``{"pace", "count", "faults"}`` that
 overrides the server's settings for that conversation or generation; a bad
 body answers 400. Every error is a JSON object ``{"error": "..."}``.
-Unknown ids answer 404. The timing and the faults are described in
-:mod:`pollwise.adapters.reference_model`.
+Unknown ids answer 404. The timing is described in
+:mod:`pollwise.adapters.reference_model` and the faults in
+:mod:`pollwise.adapters.reference_faults`; this module carries them out,
+over a real socket: a "cut" answer really stops halfway through its body,
+a "hang" really never answers, a "drip" really sends one byte at a time.
+Every answer carries a ``Date`` header read when it is sent.
 
 :class:`ReferenceServer` runs the app on a background thread (tests,
 demos); :func:`serve_forever` runs it in the foreground (``pollwise
@@ -24,24 +28,29 @@ change to the process's logging configuration.
 
 from __future__ import annotations
 
-import asyncio
+import gzip
+import json
 import logging
+import math
 import os
 import socket
 import threading
+import time
 import types
 from collections.abc import Callable, Mapping
-from typing import Final
+from typing import Any, Final
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from pollwise.engine.errors import PollingError
 
+from .reference_faults import padded, rate_limit_headers, wrong_shape
 from .reference_model import (
     FAULT_NAMES,
     ConversationStore,
@@ -51,6 +60,13 @@ from .reference_model import (
     Overrides,
     ServerSettings,
     SettingsError,
+)
+from .reference_wire import (
+    CutResponse,
+    DateHeader,
+    DripResponse,
+    quiet_deliberate_cuts,
+    still_there_after,
 )
 
 __all__ = [
@@ -87,6 +103,31 @@ def _unknown(conversation_id: str) -> JSONResponse:
     return _error(404, f"no conversation {conversation_id!r}")
 
 
+def _redirect(request: Request, faults: Faults) -> Response | None:
+    """A 307 on the way to the answer, or None once the chain is walked."""
+    path = request.url.path
+    if faults.redirect_loop:
+        return RedirectResponse(path, 307, headers=_NO_STORE)
+    hop_text = request.query_params.get("hop", "0")
+    hop = int(hop_text) if hop_text.isdigit() else 0
+    if hop < faults.redirects:
+        return RedirectResponse(f"{path}?hop={hop + 1}", 307, headers=_NO_STORE)
+    return None
+
+
+def _answer(document: Any, faults: Faults, *, cut: bool) -> Response:
+    body = json.dumps(document, separators=(",", ":")).encode()
+    headers = {**_NO_STORE, "Content-Type": "application/json"}
+    if faults.gzip:
+        body = gzip.compress(body)
+        headers["Content-Encoding"] = "gzip"
+    if cut:
+        return CutResponse(body, headers=headers)
+    if faults.drip > 0:
+        return DripResponse(body, headers, faults.drip)
+    return Response(body, headers=headers)
+
+
 def create_app(settings: ServerSettings | None = None) -> Starlette:
     """The reference conversation API as a Starlette app, with its own state.
 
@@ -107,28 +148,40 @@ def create_app(settings: ServerSettings | None = None) -> Starlette:
 
     async def read_conversation(request: Request) -> Response:
         conversation_id = request.path_params["conversation_id"]
+        faults = store.faults(conversation_id)
+        if faults is None:
+            return _unknown(conversation_id)
+        redirect = _redirect(request, faults)
+        if redirect is not None:
+            return redirect
         counted = store.count_get(conversation_id)
         if counted is None:
             return _unknown(conversation_id)
         fault, slow = counted
-        if slow > 0:
-            await asyncio.sleep(slow)
+        if fault is GetFault.HANG:
+            slow = math.inf
+        if slow > 0 and not await still_there_after(request.receive, slow):
+            return Response(status_code=204)  # nobody is listening any more
         # Read after the wait: the answer shows the time it is sent, and a
         # conversation deleted meanwhile is gone.
         snapshot = store.snapshot(conversation_id)
         if snapshot is None:
             return _unknown(conversation_id)
         if fault is GetFault.UNAVAILABLE:
-            return _error(503, "service unavailable (fault burst_503)")
+            return _error(faults.burst_status, "server error (fault burst_503)")
         if fault is GetFault.RATE_LIMITED:
             return _error(
                 429,
                 "too many requests (fault rate_limit)",
-                {"Retry-After": settings.retry_after},
+                rate_limit_headers(faults, settings.retry_after, time.time()),
             )
         if fault is GetFault.UNREADABLE:
             return HTMLResponse(UNREADABLE_BODY, headers=_NO_STORE)
-        return JSONResponse(snapshot, headers=_NO_STORE)
+        if fault is GetFault.WRONG_SHAPE:
+            document = wrong_shape(snapshot, faults.shape)
+        else:
+            document = padded(snapshot, faults.pad)
+        return _answer(document, faults, cut=fault is GetFault.CUT)
 
     async def generate_sequence(request: Request) -> Response:
         conversation_id = request.path_params["conversation_id"]
@@ -169,6 +222,7 @@ def create_app(settings: ServerSettings | None = None) -> Starlette:
             Route("/health", health, methods=["GET"]),
         ],
         exception_handlers={SettingsError: bad_settings, HTTPException: http_error},
+        middleware=[Middleware(DateHeader)],
     )
 
 
@@ -181,6 +235,9 @@ def _listen(host: str, port: int) -> socket.socket:
     # Built by hand, not with socket.create_server: asyncio only turns on
     # TCP_NODELAY for sockets whose proto is IPPROTO_TCP, and without it
     # every answer waits ~40 ms for a delayed ACK (Nagle's algorithm).
+    if not 0 <= port <= 65535:
+        # getaddrinfo would quietly take the port modulo 65536.
+        raise ServerError(f"port {port} is not in 0-65535")
     sock: socket.socket | None = None
     try:
         family, kind, proto, _, address = socket.getaddrinfo(
@@ -212,8 +269,12 @@ class _Server(uvicorn.Server):
                 access_log=False,
                 lifespan="off",
                 timeout_graceful_shutdown=1,
+                # The app dates every answer itself, at the moment it is
+                # sent (uvicorn's own Date is refreshed once a second).
+                date_header=False,
             )
         )
+        quiet_deliberate_cuts()
         self.sock = sock
         self.url = _url(sock)
         self._on_ready = on_ready
@@ -276,18 +337,33 @@ class ReferenceServer:
         """Whether the serving thread is alive."""
         return self._thread is not None and self._thread.is_alive()
 
-    def start(self, timeout: float = 5.0) -> None:
+    def start(
+        self,
+        timeout: float = 5.0,
+        *,
+        port: int | None = None,
+        keep_conversations: bool = True,
+    ) -> None:
         """Start serving; returns once the server accepts connections.
+
+        Args:
+            timeout: how long uvicorn may take to come up.
+            port: the port this time (say, the one it had before a stop);
+                None: the constructor's.
+            keep_conversations: False starts with a fresh app, as a server
+                that lost its memory in a crash would.
 
         Raises:
             OSError: the address cannot be bound (the port is taken, say).
-            ServerError: the server is already running, or uvicorn did not
-                come up within ``timeout``.
+            ServerError: the server is already running, the port is not in
+                0-65535, or uvicorn did not come up within ``timeout``.
         """
         if self.is_running:
             raise ServerError(f"the reference server already runs at {self.url}")
+        if not keep_conversations:
+            self.app = create_app(self.settings)
         ready = threading.Event()
-        sock = _listen(self.host, self._requested_port)
+        sock = _listen(self.host, self._requested_port if port is None else port)
         server = _Server(self.app, sock, lambda url: ready.set())
         self._server = server
         self._failure = None
@@ -336,6 +412,21 @@ class ReferenceServer:
             raise ServerError(f"the reference server at {server.url} did not stop")
         self._thread = None
         logger.info("reference server at %s stopped", server.url)
+
+    def restart(self, *, keep_conversations: bool = True, timeout: float = 5.0) -> None:
+        """Stop, then serve again at once on the same port.
+
+        Args:
+            keep_conversations: False forgets every conversation, as after a
+                crash; their ids answer 404 from then on.
+
+        Raises:
+            ServerError: the server was never started, or could not restart.
+            OSError: the port was taken meanwhile.
+        """
+        port = self.port
+        self.stop(timeout)
+        self.start(timeout, port=port, keep_conversations=keep_conversations)
 
     def __enter__(self) -> ReferenceServer:
         self.start()

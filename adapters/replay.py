@@ -158,7 +158,8 @@ def replayed_trace(trace: Trace) -> tuple[Record, ...]:
 
 
 _TRANSPORT_DETAIL: Final = re.compile(
-    r"((?:last: |^trigger )(?:connect|timeout|reset|too_large|protocol)): .*$"
+    r"((?:last: |^trigger )(?:connect|timeout|reset|too_large|protocol)): .*$",
+    re.DOTALL,
 )
 
 

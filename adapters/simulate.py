@@ -13,7 +13,8 @@ from typing import Any, Final, Literal
 
 import attrs
 
-from pollwise.engine.answers import canonical
+from pollwise.engine.answers import Reply, canonical
+from pollwise.engine.errors import ScenarioError
 from pollwise.engine.events import MessagesDelivered, PollAnswered, PollFailed, PollSent
 from pollwise.engine.ports import Observer
 from pollwise.engine.runners import run_async, run_sync
@@ -27,6 +28,28 @@ __all__ = ["SimulationResult", "check_expectations", "simulate"]
 
 #: Times in expectations are compared within this much.
 TOLERANCE: Final = 1e-6
+
+
+#: A simulated session that sends this many requests in a row at one instant
+#: never ends: with a zero delay and no latency, fake time does not pass.
+MAX_REQUESTS_AT_ONE_INSTANT: Final = 10_000
+
+
+class _RunawayError(Exception):
+    """Raised inside the runner to stop a scenario that does not end."""
+
+
+class _Budgeted(ScriptedApi):
+    _same_instant = 0
+
+    def fetch(self, timeout: float) -> Reply:
+        if self.requests and self.requests[-1] == self._clock.now() - self._origin:
+            self._same_instant += 1
+            if self._same_instant >= MAX_REQUESTS_AT_ONE_INSTANT:
+                raise _RunawayError
+        else:
+            self._same_instant = 0
+        return super().fetch(timeout)
 
 
 class _Timeline(Observer):
@@ -112,11 +135,19 @@ def simulate(
     )
     if scenario.cancel_at is not None:
         clock.call_at(scenario.cancel_at, session.cancel)
-    api = ScriptedApi(scenario.backend, clock, trigger=scenario.trigger)
-    if runner == "sync":
-        run_sync(session, api)
-    else:
-        asyncio.run(run_async(session, AsyncScriptedApi(api)))
+    api = _Budgeted(scenario.backend, clock, trigger=scenario.trigger)
+    try:
+        if runner == "sync":
+            run_sync(session, api)
+        else:
+            asyncio.run(run_async(session, AsyncScriptedApi(api)))
+    except _RunawayError:
+        raise ScenarioError(
+            scenario.path,
+            f"the session sent {MAX_REQUESTS_AT_ONE_INSTANT} requests at one "
+            "instant and would never end (a zero delay with no latency: fake "
+            "time does not pass)",
+        ) from None
 
     verdict = session.verdict
     ended_at = session.ended_at

@@ -302,7 +302,9 @@ def entry_from_exchange(
         return BackendEntry(at=at, error=kind, latency=latency, answer_at=answer_at)
     return BackendEntry(
         at=at,
-        http_status=exchange.http_status or default_status,
+        http_status=(
+            default_status if exchange.http_status is None else exchange.http_status
+        ),
         headers=_replay_headers(exchange),
         body=canonical_body(exchange.body),
         latency=latency,

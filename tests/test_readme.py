@@ -38,7 +38,7 @@ def test_the_demo_command_runs_the_demo() -> None:
     assert demo.endswith(".venv/bin/pollwise demo")
 
 
-@pytest.mark.parametrize("name", ["sync", "async"])
+@pytest.mark.parametrize("name", ["sync", "async", "tui"])
 def test_the_embedding_example_runs(
     name: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -7,6 +7,7 @@ three messages), so a whole generation lasts 0.15 s.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -14,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -22,6 +24,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pollwise.adapters.clocks import FakeClock
+from pollwise.adapters.reference_faults import rate_limit_headers, wrong_shape
 from pollwise.adapters.reference_model import (
     MAX_CONVERSATIONS,
     Conversation,
@@ -292,6 +295,20 @@ def test_fault_names_lists_every_shorthand() -> None:
         "503-forever",
         "slow",
         "unreadable",
+        "500",
+        "502",
+        "504",
+        "hang",
+        "hang-forever",
+        "drip",
+        "cut",
+        "redirect",
+        "redirect-loop",
+        "oversize",
+        "gzip",
+        "wrong-shape",
+        "null-status",
+        "mixed-ids",
     )
 
 
@@ -711,3 +728,198 @@ def test_answers_come_without_a_delayed_ack_pause(client: httpx.Client) -> None:
         client.get("/health")
 
     assert time.monotonic() - began < 0.3
+
+
+# -- the fault knobs any client can aim at ---------------------------------
+
+
+def test_count_faults_answer_the_first_gets_in_their_documented_order() -> None:
+    """503 burst, 429, HTML, wrong shape, cut, hang; then normal answers."""
+    faults = Faults(
+        burst_503=1, rate_limit=1, unreadable=1, wrong_shape=1, cut=1, hang=1
+    )
+
+    assert [faults.fault_for_get(n).value for n in range(1, 8)] == [
+        "503",
+        "429",
+        "unreadable",
+        "wrong-shape",
+        "cut",
+        "hang",
+        "none",
+    ]
+
+
+def test_mixed_ids_alternate_numbers_and_strings() -> None:
+    """Ids 1, "1", 2, "2": different ids by the contract."""
+    gen = generation(count=4, faults=Faults(mixed_ids=True))
+
+    assert [m["id"] for m in gen.messages(1e6)] == [1, "1", 2, "2"]
+
+
+@pytest.mark.parametrize(
+    ("shape", "expected"),
+    [
+        ("list", [{"id": "m1"}]),
+        ("string", "generating"),
+        ("messages-object", {"status": "generating", "messages": {"m1": {"id": "m1"}}}),
+        ("null-status", {"status": None, "messages": [{"id": "m1"}]}),
+    ],
+)
+def test_wrong_shapes_are_valid_json_of_another_shape(
+    shape: str, expected: Any
+) -> None:
+    snapshot = {"status": "generating", "messages": [{"id": "m1"}]}
+
+    assert wrong_shape(snapshot, shape) == expected
+
+
+def test_a_date_hint_is_exact_against_its_own_date_header() -> None:
+    """Retry-After as an HTTP-date N whole seconds after the answer's Date."""
+    headers = rate_limit_headers(
+        Faults(retry_after_date=3, retry_after_ms="250"), "2", 1767225600.7
+    )
+
+    assert headers == {
+        "Date": "Thu, 01 Jan 2026 00:00:00 GMT",
+        "Retry-After": "Thu, 01 Jan 2026 00:00:03 GMT",
+        "retry-after-ms": "250",
+    }
+    assert rate_limit_headers(Faults(), "7", 0.0) == {"Retry-After": "7"}
+    assert rate_limit_headers(Faults(retry_after="soon"), "7", 0.0) == {
+        "Retry-After": "soon"
+    }
+
+
+@pytest.mark.parametrize(
+    ("mapping", "field"),
+    [
+        ({"burst_status": 404}, "burst_status"),
+        ({"shape": "triangle"}, "shape"),
+        ({"retry_after": "1\r\nSet-Cookie: x"}, "retry_after"),
+        ({"retry_after_ms": 250}, "retry_after_ms"),
+        ({"retry_after_date": "soon"}, "retry_after_date"),
+        ({"pad": 10**9}, "pad"),
+        ({"redirects": 101}, "redirects"),
+        ({"redirect_loop": 1}, "redirect_loop"),
+        ({"drip": -1}, "drip"),
+    ],
+)
+def test_new_fault_knobs_refuse_bad_values(mapping: dict[str, Any], field: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        Faults.from_mapping(mapping)
+
+    assert caught.value.field == field
+
+
+def _faulty(client: httpx.Client, **faults: Any) -> str:
+    conversation_id = create(client, faults=faults)
+    assert start(client, conversation_id).status_code == 202
+    return conversation_id
+
+
+def test_every_answer_carries_a_date_header(client: httpx.Client) -> None:
+    answer = client.get("/health")
+
+    assert parsedate_to_datetime(answer.headers["date"]).timestamp() == pytest.approx(
+        time.time(), abs=2
+    )
+    assert len(answer.headers.get_list("date")) == 1
+
+
+def test_a_429_can_carry_any_hint_header(client: httpx.Client) -> None:
+    conversation_id = _faulty(
+        client, rate_limit=1, retry_after_date=2, retry_after_ms="soon"
+    )
+
+    answer = read(client, conversation_id)
+
+    assert answer.status_code == 429
+    assert answer.headers.get_list("date") == [answer.headers["date"]]
+    gap = parsedate_to_datetime(answer.headers["retry-after"]) - parsedate_to_datetime(
+        answer.headers["date"]
+    )
+    assert gap.total_seconds() == 2
+    assert answer.headers["retry-after-ms"] == "soon"
+
+
+def test_a_burst_can_answer_any_5xx(client: httpx.Client) -> None:
+    conversation_id = _faulty(client, burst_503=1, burst_status=504)
+
+    assert read(client, conversation_id).status_code == 504
+    assert read(client, conversation_id).status_code == 200
+
+
+def test_redirects_lead_to_the_answer_and_a_loop_leads_nowhere(
+    client: httpx.Client,
+) -> None:
+    chain = _faulty(client, redirects=2)
+    loop = _faulty(client, redirect_loop=True)
+
+    followed = client.get(f"/conversations/{chain}", follow_redirects=True)
+    assert followed.status_code == 200
+    assert [r.status_code for r in followed.history] == [307, 307]
+    with pytest.raises(httpx.TooManyRedirects):
+        client.get(f"/conversations/{loop}", follow_redirects=True)
+
+
+def test_padding_gzip_and_wrong_shapes_reach_the_client(client: httpx.Client) -> None:
+    padded_id = _faulty(client, pad=5000, gzip=True)
+    shaped = _faulty(client, wrong_shape=1, shape="list")
+
+    answer = read(client, padded_id)
+    assert answer.headers["content-encoding"] == "gzip"
+    assert int(answer.headers["content-length"]) < 1000
+    assert len(answer.json()["padding"]) == 5000
+    assert read(client, shaped).json() == []
+
+
+def test_a_cut_answer_stops_halfway_without_a_server_error_in_the_log(
+    client: httpx.Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    conversation_id = _faulty(client, cut=1)
+
+    with caplog.at_level("DEBUG"), pytest.raises(httpx.RemoteProtocolError):
+        read(client, conversation_id)
+    assert read(client, conversation_id).status_code == 200
+    assert "without completing" not in caplog.text
+
+
+def test_a_hung_get_ends_when_the_client_gives_up(server: ReferenceServer) -> None:
+    with httpx.Client(base_url=server.url, timeout=5.0) as setup:
+        conversation_id = _faulty(setup, hang=1)
+    with httpx.Client(base_url=server.url, timeout=0.1) as impatient:
+        with pytest.raises(httpx.ReadTimeout):
+            read(impatient, conversation_id)
+        assert read(impatient, conversation_id).status_code == 200
+
+
+def test_a_drip_sends_the_body_one_byte_at_a_time(client: httpx.Client) -> None:
+    conversation_id = _faulty(client, drip=0.001)
+
+    with client.stream("GET", f"/conversations/{conversation_id}") as answer:
+        chunks = list(answer.iter_raw())
+    body = b"".join(chunks)
+
+    assert json.loads(body)["id"] == conversation_id
+    assert len(chunks) > 1
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_a_restart_serves_on_the_same_port_with_or_without_memory(keep: bool) -> None:
+    with ReferenceServer() as server:
+        url = server.url
+        conversation_id = httpx.post(f"{url}/conversations").json()["id"]
+        server.restart(keep_conversations=keep)
+        assert server.url == url
+        answer = httpx.get(f"{url}/conversations/{conversation_id}")
+    assert answer.status_code == (200 if keep else 404)
+
+
+@pytest.mark.parametrize("port", [-1, 65536, 99999])
+def test_a_port_out_of_range_is_refused_not_wrapped_around(port: int) -> None:
+    """getaddrinfo would take 99999 as 34463; the server refuses it."""
+    with pytest.raises(ServerError, match="0-65535"):
+        ReferenceServer(port=port).start()
+    with pytest.raises(ServerError, match="0-65535"):
+        serve_forever(port=port)

@@ -1,0 +1,74 @@
+"""An observer may cancel from any callback: the session ends there, and
+nothing follows its end (no event, no request)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from pollwise.adapters.clocks import FakeClock
+from pollwise.adapters.scenario import BackendEntry
+from pollwise.adapters.scripted_api import ScriptedApi
+from pollwise.engine import Outcome, Policy, Session, SessionEnded, run_sync
+
+CALLBACKS = (
+    "state_changed",
+    "poll_scheduled",
+    "poll_sent",
+    "poll_answered",
+    "messages_delivered",
+)
+ALL_CALLBACKS = (*CALLBACKS, "poll_failed", "session_ended")
+
+
+class _CancelOn:
+    """Records every event; cancels on the n-th call of one callback."""
+
+    def __init__(self, session: Session, callback: str, nth: int) -> None:
+        self.session, self.callback, self.nth = session, callback, nth
+        self.events: list[Any] = []
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in ALL_CALLBACKS:
+            raise AttributeError(name)
+
+        def record(event: Any) -> None:
+            self.events.append(event)
+            if name == self.callback:
+                self.calls += 1
+                if self.calls == self.nth:
+                    self.session.cancel()
+
+        return record
+
+
+@pytest.mark.parametrize("nth", [1, 2, 3])
+@pytest.mark.parametrize("callback", CALLBACKS)
+def test_a_cancel_from_an_observer_ends_the_session_and_nothing_follows(
+    callback: str, nth: int
+) -> None:
+    clock = FakeClock()
+    session = Session(clock, Policy())
+    observer = _CancelOn(session, callback, nth)
+    session.add_observer(observer)
+    body = json.dumps({"status": "running", "messages": [{"id": 1}, {"id": 2}]})
+    api = ScriptedApi(
+        [
+            BackendEntry(at=0, body=body.encode()),
+            BackendEntry(at=2.5, body=body.replace("2}", "3}").encode()),
+        ],
+        clock,
+    )
+
+    outcome = run_sync(session, api)
+
+    if observer.calls < nth:
+        pytest.skip(f"{callback} is not called {nth} times in this session")
+    assert outcome is Outcome.CANCELLED
+    ends = [i for i, e in enumerate(observer.events) if isinstance(e, SessionEnded)]
+    assert ends == [len(observer.events) - 1]
+    sends = [e for e in observer.events if type(e).__name__ == "PollSent"]
+    assert len(api.requests) <= len(sends)
