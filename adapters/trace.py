@@ -27,7 +27,7 @@ from typing import IO, Any, Protocol
 
 import attrs
 
-from pollwise.engine.errors import PollingError
+from pollwise.engine.errors import InputFileError
 
 from .trace_json import record_from_json, record_to_json
 from .trace_records import (
@@ -77,18 +77,8 @@ __all__ = [
 logger = logging.getLogger("pollwise.adapters.trace")
 
 
-class TraceError(PollingError, ValueError):
-    """A trace (or a recording to import) cannot be read.
-
-    The message names the file, the line where it is known, and the problem.
-    """
-
-    def __init__(self, path: str, problem: str, line: int | None = None) -> None:
-        self.path = path
-        self.line = line
-        self.problem = problem
-        where = f"{path}:{line}" if line is not None else path
-        super().__init__(f"{where}: {problem}")
+class TraceError(InputFileError):
+    """A trace (or a recording to import) cannot be read."""
 
 
 def pollwise_version() -> str:

@@ -25,7 +25,14 @@ from .answers import (
     classify,
     classify_trigger,
 )
-from .errors import PolicyError, PollingError, ProfileError, ScenarioError, SessionError
+from .errors import (
+    InputFileError,
+    PolicyError,
+    PollingError,
+    ProfileError,
+    ScenarioError,
+    SessionError,
+)
 from .events import (
     MessagesDelivered,
     PollAnswered,
@@ -55,6 +62,7 @@ __all__ = [
     "Failed",
     "FailureKind",
     "Fatal",
+    "InputFileError",
     "Message",
     "MessagesDelivered",
     "Observer",

@@ -5,7 +5,9 @@ Every error pollwise raises on purpose derives from :class:`PollingError`::
     PollingError
     ├── PolicyError (also ValueError)        a policy field has a bad value
     ├── ProfileError (also ValueError)       a profile is malformed
-    ├── ScenarioError (also ValueError)      a scenario file cannot be read
+    ├── InputFileError (also ValueError)     a file cannot be read (file, line)
+    │   ├── ScenarioError                    a scenario or profile file
+    │   └── TraceError                       a trace or a recording
     └── SessionError (also RuntimeError)     a session was used the wrong way
 
 The outcome of a session (done, failed, timed out, stalled, cancelled) is a
@@ -18,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "InputFileError",
     "PolicyError",
     "PollingError",
     "ProfileError",
@@ -55,8 +58,8 @@ class ProfileError(PollingError, ValueError):
         super().__init__(f"profile field {field!r}: {problem} (got {value!r})")
 
 
-class ScenarioError(PollingError, ValueError):
-    """A scenario file cannot be read.
+class InputFileError(PollingError, ValueError):
+    """A file given to pollwise cannot be read.
 
     The message names the file, the line where it is known, and the problem.
     """
@@ -67,6 +70,10 @@ class ScenarioError(PollingError, ValueError):
         self.problem = problem
         where = f"{path}:{line}" if line is not None else path
         super().__init__(f"{where}: {problem}")
+
+
+class ScenarioError(InputFileError):
+    """A scenario (or profile) file cannot be read."""
 
 
 class SessionError(PollingError, RuntimeError):
