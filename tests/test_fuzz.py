@@ -31,7 +31,6 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 import attrs
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
