@@ -40,18 +40,22 @@ _ASCTIME: Final = re.compile(
 )
 
 
-def parse_http_date(text: str) -> float | None:
-    """Seconds since the epoch for an HTTP-date, or None if it is not one."""
+def parse_http_date(text: str, now: float | None = None) -> float | None:
+    """Seconds since the epoch for an HTTP-date, or None if it is not one.
+
+    Args:
+        text: the header value.
+        now: the wall clock, for the two-digit year of the obsolete RFC 850
+            form: RFC 9110 reads a year more than 50 years ahead as the most
+            recent past year with those digits. Without it, 70-99 are the
+            1900s and 00-69 the 2000s.
+    """
     text = text.strip()
     if match := _IMF.fullmatch(text):
         day, month, year, hour, minute, second = match.groups()
     elif match := _RFC850.fullmatch(text):
         day, month, short_year, hour, minute, second = match.groups()
-        # RFC 9110: a two-digit year more than 50 years in the future is
-        # in the past century; for our purposes 1970-2069 is plenty.
-        year = str(
-            2000 + int(short_year) if int(short_year) < 70 else 1900 + int(short_year)
-        )
+        year = str(_full_year(int(short_year), now))
     elif match := _ASCTIME.fullmatch(text):
         month, day, hour, minute, second, year = match.groups()
     else:
@@ -73,6 +77,14 @@ def parse_http_date(text: str) -> float | None:
     except ValueError:  # 31 Feb, hour 25, ...
         return None
     return moment.timestamp()
+
+
+def _full_year(two_digits: int, now: float | None) -> int:
+    if now is None:
+        return 2000 + two_digits if two_digits < 70 else 1900 + two_digits
+    this_year = datetime.datetime.fromtimestamp(now, datetime.UTC).year
+    year = this_year - this_year % 100 + two_digits
+    return year - 100 if year > this_year + 50 else year
 
 
 def _seconds(text: str) -> float | None:
@@ -107,11 +119,13 @@ def read_hint(headers: Mapping[str, str], wall_time: float) -> float | None:
     value = _seconds(after)
     if value is not None:
         return value
-    moment = parse_http_date(after)
+    moment = parse_http_date(after, wall_time)
     if moment is None:
         return None
     date_header = headers.get("date")
-    reference = parse_http_date(date_header) if date_header is not None else None
+    reference = (
+        parse_http_date(date_header, wall_time) if date_header is not None else None
+    )
     if reference is None:
         reference = wall_time
     return max(0.0, moment - reference)
