@@ -531,7 +531,10 @@ def import_recording(
             has no session of that number.
     """
     name = str(path)
-    chosen_format, interactions = read_interactions(path, fmt)
+    try:
+        chosen_format, interactions = read_interactions(path, fmt)
+    except RecursionError:
+        raise TraceError(name, "nested too deeply to be a recording") from None
     sessions = find_sessions(interactions, profile)
     if not sessions:
         raise TraceError(name, "no polling session found (no request is repeated)")

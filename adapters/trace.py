@@ -27,7 +27,7 @@ from typing import IO, Any, Protocol
 
 import attrs
 
-from pollwise.engine.errors import InputFileError
+from pollwise.engine.errors import InputFileError, PolicyError, ProfileError
 
 from .trace_json import record_from_json, record_to_json
 from .trace_records import (
@@ -208,6 +208,12 @@ def trace_from_lines(lines: Iterable[str], path: str = "<memory>") -> Trace:
         if header is None:
             if not isinstance(record, HeaderRecord):
                 raise TraceError(path, "the first line must be the header", number)
+            try:
+                # Checked here, so a bad one is reported where it stands.
+                record.build_policy()
+                record.build_profile()
+            except (PolicyError, ProfileError) as exc:
+                raise TraceError(path, f"header: {exc}", number) from None
             header = record
             continue
         if end is not None:
