@@ -45,8 +45,12 @@ class _CancelOn:
         return record
 
 
-@pytest.mark.parametrize("nth", [1, 2, 3])
-@pytest.mark.parametrize("callback", CALLBACKS)
+#: (callback, n): cancel on the n-th call; this session delivers messages twice.
+CASES = [(c, n) for c in CALLBACKS for n in (1, 2, 3)]
+CASES.remove(("messages_delivered", 3))
+
+
+@pytest.mark.parametrize(("callback", "nth"), CASES)
 def test_a_cancel_from_an_observer_ends_the_session_and_nothing_follows(
     callback: str, nth: int
 ) -> None:
@@ -65,8 +69,7 @@ def test_a_cancel_from_an_observer_ends_the_session_and_nothing_follows(
 
     outcome = run_sync(session, api)
 
-    if observer.calls < nth:
-        pytest.skip(f"{callback} is not called {nth} times in this session")
+    assert observer.calls == nth
     assert outcome is Outcome.CANCELLED
     ends = [i for i, e in enumerate(observer.events) if isinstance(e, SessionEnded)]
     assert ends == [len(observer.events) - 1]
