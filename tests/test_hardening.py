@@ -12,6 +12,8 @@ import pytest
 from pollwise.adapters.cli import main
 from pollwise.adapters.httpx_api import Endpoint
 from pollwise.adapters.live_view import describe_message, printable
+from pollwise.adapters.scenario import load_scenario
+from pollwise.adapters.simulate import simulate
 from pollwise.engine import Failed, Profile, ProfileError, Readable, Response, classify
 from pollwise.engine.answers import Message
 
@@ -135,3 +137,15 @@ def test_output_closed_early_ends_quietly_with_141() -> None:
     )
     assert done.stdout.splitlines()[-1] == "141"
     assert "Traceback" not in done.stderr
+
+
+def test_a_trigger_latency_is_accepted_and_changes_nothing(tmp_path: Path) -> None:
+    """t = 0 is when the trigger returned, so its latency cannot move anything."""
+    path = tmp_path / "slow-trigger.yaml"
+    path.write_text(
+        "trigger: {http_status: 202, latency: 3}\n"
+        "backend: [{at: 0, body: {status: done, messages: [{id: a}]}}]\n"
+        "expect: {outcome: done, request_times: [1], messages: [a]}\n",
+        encoding="utf-8",
+    )
+    assert simulate(load_scenario(path)).expect_failures == ()
