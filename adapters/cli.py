@@ -12,7 +12,6 @@ import importlib
 import json
 import logging
 import os
-import re
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Final
@@ -25,7 +24,7 @@ from pollwise.engine.profile import Profile
 
 from .httpx_api import Endpoint, parse_header
 from .profile_file import load_profile
-from .redaction import redact_url
+from .redaction import guard_http_loggers, redact_url
 from .reference_faults import FAULT_NAMES
 from .scenario import load_scenario
 from .simulate import simulate
@@ -438,26 +437,11 @@ _RUNNERS: Final = {
 }
 
 
-class _RedactUrls(logging.Filter):
-    """Strip credentials from URLs that other libraries log (httpx at INFO)."""
-
-    _URL = re.compile(r"https?://[^\s\"'<>]+")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = self._URL.sub(lambda m: redact_url(m.group(0)), message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        return True
-
-
 def _configure_logging(verbosity: int) -> None:
     level = {0: logging.WARNING, 1: logging.INFO}.get(verbosity, logging.DEBUG)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    for name in ("httpx", "httpcore"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, _RedactUrls) for f in logger.filters):
-            logger.addFilter(_RedactUrls())
+    # httpx logs request URLs, httpcore headers: both pass through redaction.
+    guard_http_loggers()
     if verbosity < 3:
         # The machine library's per-step lines drown ours; -vvv shows them.
         logging.getLogger("statemachine").setLevel(max(level, logging.INFO))

@@ -15,17 +15,14 @@ from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
+from strategies import Recorder
 
 from pollwise.adapters.clocks import FakeClock
 from pollwise.engine.answers import Reply, Response
 from pollwise.engine.events import (
-    MessagesDelivered,
-    PollAnswered,
-    PollFailed,
     PollScheduled,
     PollSent,
     SessionEnded,
-    SessionEvent,
     StateChanged,
 )
 from pollwise.engine.outcomes import Outcome
@@ -41,34 +38,6 @@ def _body(status: str, ids: Sequence[int]) -> Response:
     messages = [{"id": f"m{i}", "role": "assistant", "content": f"c{i}"} for i in ids]
     document = {"status": status, "messages": messages}
     return Response(200, (), json.dumps(document).encode())
-
-
-class Recorder:
-    """Every event, in order."""
-
-    def __init__(self) -> None:
-        self.events: list[SessionEvent] = []
-
-    def state_changed(self, event: StateChanged) -> None:
-        self.events.append(event)
-
-    def poll_scheduled(self, event: PollScheduled) -> None:
-        self.events.append(event)
-
-    def poll_sent(self, event: PollSent) -> None:
-        self.events.append(event)
-
-    def poll_answered(self, event: PollAnswered) -> None:
-        self.events.append(event)
-
-    def poll_failed(self, event: PollFailed) -> None:
-        self.events.append(event)
-
-    def messages_delivered(self, event: MessagesDelivered) -> None:
-        self.events.append(event)
-
-    def session_ended(self, event: SessionEnded) -> None:
-        self.events.append(event)
 
 
 class Growing:
