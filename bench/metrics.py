@@ -75,14 +75,21 @@ def measure(
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """The q-th percentile (0-100), linear between closest ranks; NaN if empty."""
+    """The q-th percentile (0-100), linear between closest ranks; NaN if empty.
+
+    ``math.inf`` values (messages never seen) sort last: a percentile that
+    reaches into them is infinite.
+    """
     if not values:
         return math.nan
     ordered = sorted(values)
     rank = (len(ordered) - 1) * q / 100
     low = math.floor(rank)
     high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+    fraction = rank - low
+    if fraction == 0 or ordered[high] == ordered[low]:
+        return ordered[low]
+    return ordered[low] + (ordered[high] - ordered[low]) * fraction
 
 
 def _mean(values: Sequence[float]) -> float | None:
@@ -109,8 +116,14 @@ class Row:
 
 
 def aggregate(strategy: str, family: str, kind: str, runs: Sequence[Run]) -> Row:
-    """Pool the runs of one strategy on one kind (latencies of every message)."""
-    latencies = [value for run in runs for value in run.latencies]
+    """Pool the runs of one strategy on one kind (latencies of every message).
+
+    A missed message counts as never seen (an infinite latency) in p50 and
+    p95, so a strategy cannot look fast by giving up; ``max`` is over the
+    messages seen, and ``missed`` says how many were not.
+    """
+    seen = [value for run in runs for value in run.latencies]
+    latencies = seen + [math.inf] * sum(run.missed for run in runs)
     lags = [run.completion_lag for run in runs if run.completion_lag is not None]
     stalls = [run.stall_delay for run in runs if run.stall_delay is not None]
     outcomes = Counter(run.outcome for run in runs)
@@ -122,7 +135,7 @@ def aggregate(strategy: str, family: str, kind: str, runs: Sequence[Run]) -> Row
         requests=sum(run.requests for run in runs) / len(runs),
         p50=percentile(latencies, 50),
         p95=percentile(latencies, 95),
-        max=max(latencies, default=math.nan),
+        max=max(seen, default=math.nan),
         missed=sum(run.missed for run in runs),
         completion_lag=_mean(lags),
         stall_delay=_mean(stalls),

@@ -105,7 +105,7 @@ def _panel(result: KindResult, x0: float, y0: float, w: float, h: float) -> list
     rows = [
         row
         for row in result.rows
-        if not math.isnan(row.p50) and row.requests > 0 and row.p50 > 0
+        if math.isfinite(row.p50) and row.requests > 0 and row.p50 > 0
     ]
     out = [
         f'<rect x="{x0}" y="{y0}" width="{w}" height="{h}" fill="white" '

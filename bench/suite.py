@@ -79,11 +79,14 @@ def frontier_requests(result: KindResult, p95: float) -> float:
     """Requests of fixed-interval polling at ``p95``, on the frontier.
 
     Only the frontier's Pareto points count (a fixed interval that is worse
-    on both than another is not on it); between two, linear; beyond the
-    ends, the end's figure.
+    on both than another is not on it, nor one whose p95 is infinite because
+    it missed messages); between two, linear; beyond the ends, the end's
+    figure.
     """
     points = sorted(
-        (row.p95, row.requests) for row in result.rows if row.family == "frontier"
+        (row.p95, row.requests)
+        for row in result.rows
+        if row.family == "frontier" and math.isfinite(row.p95)
     )
     pareto = [(p, r) for p, r in points if not any(q <= p and s < r for q, s in points)]
     if p95 <= pareto[0][0]:
