@@ -8,30 +8,35 @@ server hint's floor apply exactly as in the default mode.
 Theory of operation. Every poll's snapshot is taken when it is sent, so a
 message first seen in the answer to a poll sent at ``s`` arrived in
 ``(s', s]``, where ``s'`` is the send time of the previous readable poll.
-:func:`learn_pace` places the new messages evenly in that window (the
-expected order statistics of uniform arrivals) and keeps the last few
-gaps between successive estimated arrivals. :func:`adaptive_wait` then
-reads the silence ``x`` since the latest estimated arrival against them:
+:func:`learn_pace` keeps, for the latest arrival, that window, and for
+the last few gaps between successive arrivals the shortest and the
+longest each could have been (messages seen together may have arrived
+together: their shortest gap is 0). Nothing is guessed inside a window,
+so a learned bound is never wrong about the past. :func:`adaptive_wait`
+then places the next poll:
 
-1. *dead zone*: before the shortest gap seen (less one
-   ``target_latency``, for the estimates' error) nothing is expected, so
-   the next poll goes out when the earliest next arrival is due;
-2. *active*: while the silence is within the usual gaps (up to
-   ``STRETCH`` times their ``QUANTILE``, and at least two
-   ``target_latency``), poll every ``target_latency``, so a message
-   waits about that long at most;
+1. *dead zone*: once a few gaps are known, the next arrival is expected
+   no sooner than ``DEAD_ZONE_SHARE`` of the shortest gap after the
+   earliest the latest one can have come; the first poll goes out one
+   ``target_latency`` after that, so a message that keeps to the pace
+   still waits at most ``target_latency``;
+2. *active*: while the silence (as far as readable answers have seen it)
+   is within the usual gaps (``STRETCH`` times the ``QUANTILE`` of their
+   longest, and at least ``ACTIVE_FLOOR``), poll every
+   ``target_latency``;
 3. *quiet*: a longer silence is a pause, a tail or a stall: wait in
-   proportion to it (``QUIET_RATIO * x``), so a silence costs a few
-   requests per doubling of its length, and the message that ends it
-   waits a fixed fraction of it.
+   proportion to it (``QUIET_RATIO`` times it, at most ``QUIET_CAP``
+   targets), so a silence costs fewer requests the longer it lasts, and the
+   message that ends it waits a bounded multiple of the target.
 
 Before the first message there is no gap: the silence since t = 0 is
-read against ``PRIOR_ACTIVE`` seconds of active polling. Every wait lies
-in ``[target_latency, max_delay]``. A failed poll teaches nothing; failures
-in a row stretch the wait linearly (:func:`error_wait`), and a server's
-hint is a floor, as in every mode. Every rule here is pure: no
-clock, no randomness, no I/O. The constants were tuned on the benchmark
-suite (``python -m bench``), which also reports them on hold-out seeds.
+read against ``ACTIVE_FLOOR``. A failed poll teaches nothing and does not
+lengthen the silence seen; failures in a row stretch the wait linearly
+(:func:`error_wait`), and a server's hint is a floor, as in every mode.
+Every wait lies in ``[target_latency, max_delay]``. Every rule here is
+pure: no clock, no randomness, no I/O. The constants were tuned on the
+benchmark suite (``python -m bench``), which also judges them on hold-out
+seeds.
 """
 
 from __future__ import annotations
@@ -41,8 +46,10 @@ from typing import Final
 import attrs
 
 __all__ = [
+    "ACTIVE_FLOOR",
+    "DEAD_ZONE_SHARE",
     "MEMORY",
-    "PRIOR_ACTIVE",
+    "QUIET_CAP",
     "QUIET_RATIO",
     "STRETCH",
     "Pace",
@@ -53,39 +60,57 @@ __all__ = [
 
 #: How many recent gaps the pace keeps (older ones are forgotten).
 MEMORY: Final = 16
-#: Seconds of active polling before the first message (no gap known yet).
-PRIOR_ACTIVE: Final = 10.0
-#: In a silence longer than every gap seen, wait this fraction of it.
-QUIET_RATIO: Final = 0.3
-#: A silence is a pause once it is this many times the longest gap seen
-#: (and at least ``PRIOR_ACTIVE``).
+#: Gaps needed before the silence is judged by them.
+MIN_GAPS_FOR_PACE: Final = 2
+#: Seconds of silence polled at the target until that many gaps are known.
+ACTIVE_PRIOR: Final = 10.0
+#: Once they are, a silence is a pause after at least this many seconds...
+ACTIVE_FLOOR: Final = 3.0
+#: ... and after this many times the usual longest gap.
 STRETCH: Final = 1.5
-#: Which gap, as a quantile of those seen, ends the active zone (1: longest).
+#: Which gap, as a quantile of the longest each could have been, is usual.
 QUANTILE: Final = 0.75
+#: In a pause, wait this fraction of the silence seen so far...
+QUIET_RATIO: Final = 0.3
+#: ... but at most this many targets (the message ending it stays fresh).
+QUIET_CAP: Final = 2.0
 #: Gaps needed before the dead zone is trusted.
 MIN_GAPS_FOR_DEAD_ZONE: Final = 3
+#: Share of the shortest gap seen that is assumed to hold for the next one.
+DEAD_ZONE_SHARE: Final = 0.8
+#: ... less this many targets (the estimates' error).
+DEAD_ZONE_MARGIN: Final = 0.5
+#: Each failure in a row adds this many targets to the wait.
+ERROR_STEP: Final = 0.5
 
 
 @attrs.frozen
 class Pace:
     """What the adaptive mode has learned of the arrivals so far."""
 
-    #: estimated arrival time of the latest new message, None before one
-    last_arrival: float | None = None
-    #: the most recent gaps between estimated arrivals, oldest first
-    gaps: tuple[float, ...] = ()
+    #: earliest the latest new message can have arrived (None before one)
+    last_earliest: float | None = None
+    #: latest it can have arrived: the send time of the poll that saw it
+    last_latest: float | None = None
+    #: send time of the latest readable poll: how far the silence is seen
+    seen_until: float = 0.0
+    #: the shortest each recent gap between arrivals can have been, oldest first
+    shortest_gaps: tuple[float, ...] = ()
+    #: the longest each recent gap can have been, oldest first
+    longest_gaps: tuple[float, ...] = ()
 
 
 def learn_pace(
     pace: Pace, since: float, until: float, count: int, memory: int = MEMORY
 ) -> Pace:
-    """The pace after ``count`` new messages that arrived in ``(since, until]``.
+    """The pace after a readable poll sent at ``until`` brought ``count`` messages.
 
     Args:
         pace: what was known before this answer.
         since: send time of the previous readable poll (0 for the first).
-        until: send time of the poll whose answer brought the messages.
-        count: how many new messages it brought (0 leaves ``pace`` as is).
+        until: send time of this poll; its new messages arrived in
+            ``(since, until]``.
+        count: how many new messages it brought (0: the silence goes on).
         memory: how many gaps to keep.
 
     Raises:
@@ -96,17 +121,25 @@ def learn_pace(
             f"learn_pace needs since <= until, count >= 0, memory >= 1; "
             f"got {since!r}, {until!r}, {count!r}, {memory!r}"
         )
+    seen_until = max(pace.seen_until, until)
     if count == 0:
-        return pace
-    step = (until - since) / (count + 1)
-    arrivals = [since + step * k for k in range(1, count + 1)]
-    gaps = list(pace.gaps)
-    previous = pace.last_arrival
-    for arrival in arrivals:
-        if previous is not None:
-            gaps.append(max(0.0, arrival - previous))
-        previous = arrival
-    return Pace(last_arrival=arrivals[-1], gaps=tuple(gaps[-memory:]))
+        return attrs.evolve(pace, seen_until=seen_until)
+    shortest = list(pace.shortest_gaps)
+    longest = list(pace.longest_gaps)
+    if pace.last_earliest is not None and pace.last_latest is not None:
+        shortest.append(max(0.0, since - pace.last_latest))
+        longest.append(until - pace.last_earliest)
+    # Messages seen in one answer may have arrived at one instant or spread
+    # over the whole window.
+    shortest += [0.0] * (count - 1)
+    longest += [until - since] * (count - 1)
+    return Pace(
+        last_earliest=since,
+        last_latest=until,
+        seen_until=seen_until,
+        shortest_gaps=tuple(shortest[-memory:]),
+        longest_gaps=tuple(longest[-memory:]),
+    )
 
 
 def adaptive_wait(
@@ -127,40 +160,49 @@ def adaptive_wait(
         A wait in ``[min(target_latency, max_delay), max_delay]``.
     """
     floor = min(target_latency, max_delay)
-    if pace.last_arrival is None:
-        silence, longest = now, PRIOR_ACTIVE
-        dead_zone = 0.0
-    else:
-        silence = max(0.0, now - pace.last_arrival)
-        longest = PRIOR_ACTIVE
-        if pace.gaps:
-            longest = max(2 * target_latency, STRETCH * _quantile(pace.gaps, QUANTILE))
-        dead_zone = 0.0
-        if len(pace.gaps) >= MIN_GAPS_FOR_DEAD_ZONE:
-            # Each estimated arrival is off by up to half a poll interval.
-            dead_zone = min(pace.gaps) - target_latency
-    if silence < dead_zone:
-        wait = max(floor, dead_zone - silence)
-    elif silence <= longest:
+    if pace.last_earliest is None or pace.last_latest is None:
+        silence, active = pace.seen_until, ACTIVE_PRIOR
         wait = floor
     else:
-        wait = max(floor, QUIET_RATIO * silence)
-    return min(max_delay, wait)
+        silence = max(0.0, pace.seen_until - pace.last_latest)
+        active = ACTIVE_PRIOR
+        if len(pace.longest_gaps) >= MIN_GAPS_FOR_PACE:
+            usual = _quantile(pace.longest_gaps, QUANTILE)
+            active = max(ACTIVE_FLOOR, STRETCH * usual)
+        wait = floor
+        if len(pace.shortest_gaps) >= MIN_GAPS_FOR_DEAD_ZONE:
+            # Midpoints: each bound is off by up to a poll interval.
+            shortest_gap = min(
+                (lo + hi) / 2
+                for lo, hi in zip(pace.shortest_gaps, pace.longest_gaps, strict=True)
+            )
+            latest = (pace.last_earliest + pace.last_latest) / 2
+            earliest_next = (
+                latest
+                + DEAD_ZONE_SHARE * shortest_gap
+                - DEAD_ZONE_MARGIN * target_latency
+            )
+            wait = max(floor, earliest_next + target_latency - now)
+    if silence > active:
+        quiet = min(QUIET_RATIO * silence, QUIET_CAP * target_latency)
+        wait = max(wait, quiet)
+    return min(max_delay, max(floor, wait))
 
 
 def error_wait(target_latency: float, consecutive_errors: int) -> float:
     """The least wait after ``consecutive_errors`` failed polls in a row.
 
-    ``target_latency * (1 + n)``: linear, so that five failures in a row
-    (the default ``max_consecutive_errors``) span 14 targets, an outage of
-    a few seconds is ridden out, and the answer after it is seen soon.
+    ``target_latency * (1 + ERROR_STEP * n)``: linear, so that five
+    failures in a row (the default ``max_consecutive_errors``) span
+    several targets, an outage of a few seconds is ridden out, and the
+    answer after it is seen soon.
 
     Raises:
         ValueError: ``consecutive_errors`` is negative.
     """
     if consecutive_errors < 0:
         raise ValueError(f"consecutive_errors must be >= 0, got {consecutive_errors}")
-    return target_latency * (1 + consecutive_errors)
+    return target_latency * (1 + ERROR_STEP * consecutive_errors)
 
 
 def _quantile(values: tuple[float, ...], q: float) -> float:

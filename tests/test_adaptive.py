@@ -6,6 +6,7 @@ import itertools
 import json
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -16,12 +17,18 @@ from pollwise.adapters.scenario import BackendEntry, scenario_from_mapping
 from pollwise.adapters.scripted_api import ScriptedApi
 from pollwise.adapters.simulate import simulate
 from pollwise.engine.adaptive import (
+    ACTIVE_FLOOR,
+    ACTIVE_PRIOR,
+    DEAD_ZONE_MARGIN,
+    DEAD_ZONE_SHARE,
+    ERROR_STEP,
     MEMORY,
-    PRIOR_ACTIVE,
+    QUIET_CAP,
     QUIET_RATIO,
     STRETCH,
     Pace,
     adaptive_wait,
+    error_wait,
     learn_pace,
 )
 from pollwise.engine.errors import PolicyError
@@ -30,62 +37,91 @@ from pollwise.engine.runners import run_sync
 from pollwise.engine.session import Session
 
 times = st.floats(min_value=0, max_value=1e4, allow_nan=False)
-gaps = st.lists(st.floats(min_value=0, max_value=100), max_size=MEMORY)
-paces = st.builds(Pace, last_arrival=st.none() | times, gaps=gaps.map(tuple))
 delays = st.floats(min_value=0.01, max_value=100)
 
 
-@given(paces, times, delays, delays)
+@st.composite
+def paces(draw: st.DrawFn) -> Pace:
+    """Any pace learn_pace can reach: windows from increasing poll times."""
+    pace = Pace()
+    sent = 0.0
+    for _ in range(draw(st.integers(0, 25))):
+        since = sent
+        sent += draw(st.floats(min_value=0, max_value=30))
+        pace = learn_pace(pace, since, sent, draw(st.integers(0, 4)))
+    return pace
+
+
+@given(paces(), times, delays, delays)
 def test_every_wait_lies_between_the_target_and_the_cap(
     pace: Pace, now: float, target: float, cap: float
 ) -> None:
     """The adaptive wait is never below target_latency (or the cap, if
     smaller) and never above max_delay."""
-    wait = adaptive_wait(pace, now, target, cap)
+    wait = adaptive_wait(pace, max(now, pace.seen_until), target, cap)
     assert min(target, cap) <= wait <= cap
 
 
-@given(paces, st.floats(min_value=0, max_value=1e3), delays)
-def test_past_every_gap_seen_the_wait_grows_with_the_silence(
-    pace: Pace, extra: float, target: float
+@given(
+    st.lists(st.floats(min_value=0, max_value=50), min_size=1, max_size=30),
+    st.lists(st.floats(min_value=0.01, max_value=10), min_size=1, max_size=200),
+)
+def test_the_learned_bounds_always_hold_the_true_arrivals(
+    arrival_gaps: list[float], poll_gaps: list[float]
 ) -> None:
-    """Once the silence is longer than any gap seen (stretched) and the
-    prior, the wait is QUIET_RATIO x the silence (at least the target), so
-    it never shrinks as the silence grows. (Before that, in the dead zone,
-    the wait does shrink as the next arrival comes closer: that is its job.)"""
-    base = pace.last_arrival or 0.0
-    quiet = base + max(PRIOR_ACTIVE, 2 * target, STRETCH * max(pace.gaps, default=0))
-    now = quiet + 1e-6 + extra
-    later = now + 50.0
-    wait_now = adaptive_wait(pace, now, target, 1e9)
-    assert wait_now == pytest.approx(max(target, QUIET_RATIO * (now - base)))
-    assert adaptive_wait(pace, later, target, 1e9) >= wait_now
+    """Whatever the arrivals and the polls, the window kept for the latest
+    arrival holds it, and every learned gap's bounds hold the true gap: the
+    pace never believes something false about the past."""
+    arrivals = list(itertools.accumulate(arrival_gaps))
+    pace, since, seen = Pace(), 0.0, 0
+    truths: list[float] = []
+    for sent in itertools.accumulate(poll_gaps):
+        count = sum(1 for a in arrivals if a <= sent) - seen
+        new = arrivals[seen : seen + count]
+        if count:
+            previous = [arrivals[seen - 1]] if seen else []
+            truths += [b - a for a, b in itertools.pairwise(previous + new)]
+        pace = learn_pace(pace, since, sent, count)
+        seen += count
+        since = sent
+        if seen:
+            assert pace.last_earliest is not None
+            assert pace.last_latest is not None
+            assert pace.last_earliest <= arrivals[seen - 1] <= pace.last_latest
+    kept = truths[-MEMORY:]
+    assert len(pace.shortest_gaps) == len(pace.longest_gaps) == len(kept)
+    for low, truth, high in zip(
+        pace.shortest_gaps, kept, pace.longest_gaps, strict=True
+    ):
+        assert low - 1e-9 <= truth <= high + 1e-9
 
 
-@given(paces, times, st.floats(min_value=0, max_value=100), st.integers(0, 40))
-def test_learning_keeps_at_most_memory_gaps_all_non_negative(
-    pace: Pace, since: float, span: float, count: int
+@given(paces(), st.floats(min_value=0, max_value=100), st.integers(0, 40))
+def test_learning_keeps_at_most_memory_gaps_and_a_silence_only_moves_on(
+    pace: Pace, span: float, count: int
 ) -> None:
+    since = pace.seen_until
     learned = learn_pace(pace, since, since + span, count)
-    assert len(learned.gaps) <= MEMORY
-    assert all(gap >= 0 for gap in learned.gaps)
+    assert len(learned.shortest_gaps) == len(learned.longest_gaps) <= MEMORY
+    assert all(
+        0 <= low <= high
+        for low, high in zip(learned.shortest_gaps, learned.longest_gaps, strict=True)
+    )
+    assert learned.seen_until == since + span
     if count == 0:
-        assert learned == pace
-    else:
-        assert learned.last_arrival is not None
-        assert since <= learned.last_arrival <= since + span
+        assert attrs.evolve(learned, seen_until=pace.seen_until) == pace
 
 
-@given(times, st.floats(min_value=0.1, max_value=100), st.integers(1, 10))
-def test_new_messages_are_placed_evenly_in_their_window(
-    since: float, span: float, count: int
-) -> None:
-    """n messages first seen in (s', s] are placed at s' + k (s - s') / (n + 1):
-    the expected arrivals of n uniform arrivals in the window."""
-    learned = learn_pace(Pace(last_arrival=since), since, since + span, count)
-    step = span / (count + 1)
-    assert learned.gaps == pytest.approx([step] * count)
-    assert learned.last_arrival == pytest.approx(since + step * count)
+def test_messages_seen_together_may_have_arrived_together() -> None:
+    """Three messages in the answer to a poll sent at 2.0, the one before
+    at 1.0: they arrived in (1, 2], between 0 and 1 s apart."""
+    learned = learn_pace(Pace(), 1.0, 2.0, 3)
+    assert (learned.last_earliest, learned.last_latest) == (1.0, 2.0)
+    assert learned.shortest_gaps == (0.0, 0.0)
+    assert learned.longest_gaps == (1.0, 1.0)
+    after = learn_pace(learned, 5.0, 6.0, 1)
+    assert after.shortest_gaps[-1] == 3.0  # 5.0 - 2.0
+    assert after.longest_gaps[-1] == 5.0  # 6.0 - 1.0
 
 
 def test_learning_refuses_a_window_that_ends_before_it_starts() -> None:
@@ -93,29 +129,98 @@ def test_learning_refuses_a_window_that_ends_before_it_starts() -> None:
         learn_pace(Pace(), 5.0, 4.0, 1)
 
 
+def _pace_of(polls: list[tuple[float, int]]) -> Pace:
+    pace, since = Pace(), 0.0
+    for sent, count in polls:
+        pace = learn_pace(pace, since, sent, count)
+        since = sent
+    return pace
+
+
+@given(paces(), st.floats(min_value=0, max_value=1e3), delays)
+def test_in_a_pause_the_wait_grows_with_the_silence_up_to_the_cap(
+    pace: Pace, extra: float, target: float
+) -> None:
+    """Past the active zone the wait is QUIET_RATIO x the silence seen,
+    between the target and QUIET_CAP targets, so it never shrinks as the
+    silence grows and the message that ends a pause waits a bounded time.
+    (In the dead zone the wait does shrink as the next arrival comes
+    closer: that is its job.)"""
+    base = pace.last_latest if pace.last_latest is not None else 0.0
+    seen = base + max(
+        ACTIVE_PRIOR, ACTIVE_FLOOR, STRETCH * max(pace.longest_gaps, default=0)
+    )
+    quiet = learn_pace(
+        pace, pace.seen_until, max(pace.seen_until, seen) + 1e-6 + extra, 0
+    )
+    silence = quiet.seen_until - base
+    now = quiet.seen_until + 0.05
+    wait = adaptive_wait(quiet, now, target, 1e9)
+    assert wait == pytest.approx(
+        max(target, min(QUIET_RATIO * silence, QUIET_CAP * target))
+    )
+    later = learn_pace(quiet, quiet.seen_until, quiet.seen_until + 50.0, 0)
+    assert adaptive_wait(later, now + 50.0, target, 1e9) >= wait
+
+
 def test_before_the_first_message_it_polls_at_the_target_then_backs_off() -> None:
-    """No gap known: active for PRIOR_ACTIVE seconds, then in proportion."""
-    assert adaptive_wait(Pace(), 3.0, 1.0, 8.0) == 1.0
-    assert adaptive_wait(Pace(), PRIOR_ACTIVE + 10, 1.0, 8.0) == pytest.approx(
-        QUIET_RATIO * (PRIOR_ACTIVE + 10)
+    """No gap known: active for ACTIVE_PRIOR seconds, then in proportion,
+    up to QUIET_CAP targets."""
+    assert adaptive_wait(_pace_of([(3.0, 0)]), 3.05, 1.0, 8.0) == 1.0
+    late = _pace_of([(ACTIVE_PRIOR + 1, 0)])
+    assert adaptive_wait(late, ACTIVE_PRIOR + 1.05, 1.0, 8.0) == pytest.approx(
+        min(QUIET_RATIO * (ACTIVE_PRIOR + 1), QUIET_CAP)
     )
 
 
+def test_a_failed_poll_does_not_lengthen_the_silence() -> None:
+    """Only readable answers show a silence: a session whose polls fail for
+    a minute has not seen a minute without messages, so once the server
+    answers again it is polled at the target, not backed off."""
+    pace = _pace_of([(1.0, 0), (2.0, 0)])
+    assert adaptive_wait(pace, 62.0, 1.0, 8.0) == 1.0
+
+
 def test_a_steady_pace_with_long_gaps_skips_the_dead_zone() -> None:
-    """Messages every 10 s: right after one, the next poll waits for the
-    earliest next arrival (less one target for the estimates' error)."""
-    pace = Pace(last_arrival=100.0, gaps=(10.0, 10.0, 10.0))
-    assert adaptive_wait(pace, 100.5, 1.0, 30.0) == pytest.approx(8.5)
+    """Messages every 10 s, polled every second: right after one, the next
+    poll waits until one target after the earliest next arrival."""
+    pace = _pace_of(
+        [(t + 1.0, 0) for t in range(9)]
+        + [(10.0, 1)]
+        + [(t + 11.0, 0) for t in range(9)]
+        + [(20.0, 1)]
+        + [(t + 21.0, 0) for t in range(9)]
+        + [(30.0, 1)]
+        + [(t + 31.0, 0) for t in range(9)]
+        + [(40.0, 1)]
+    )
+    assert len(pace.shortest_gaps) == 3
+    # Every gap is between 9 and 11 s (midpoint 10); the latest arrival is
+    # in (39, 40] (midpoint 39.5).
+    earliest_next = 39.5 + DEAD_ZONE_SHARE * 10.0 - DEAD_ZONE_MARGIN * 1.0
+    assert adaptive_wait(pace, 40.05, 1.0, 30.0) == pytest.approx(
+        earliest_next + 1.0 - 40.05
+    )
 
 
 def test_a_silence_within_the_usual_gaps_is_polled_at_the_target() -> None:
-    pace = Pace(last_arrival=100.0, gaps=(0.5, 4.0, 0.7))
-    assert adaptive_wait(pace, 103.0, 1.0, 8.0) == 1.0
+    pace = _pace_of([(1.0, 1), (2.0, 1), (6.0, 1), (7.0, 1), (9.0, 0)])
+    assert adaptive_wait(pace, 9.05, 1.0, 8.0) == 1.0
 
 
 def test_a_silence_far_beyond_the_usual_gaps_waits_in_proportion() -> None:
-    pace = Pace(last_arrival=100.0, gaps=(0.5, 0.6, 0.7))
-    assert adaptive_wait(pace, 120.0, 1.0, 8.0) == pytest.approx(QUIET_RATIO * 20)
+    pace = _pace_of([(1.0, 1), (1.5, 1), (2.0, 1), (2.5, 1), (8.0, 0)])
+    assert adaptive_wait(pace, 8.05, 1.0, 8.0) == pytest.approx(
+        min(QUIET_RATIO * 5.5, QUIET_CAP)
+    )
+
+
+def test_failures_in_a_row_stretch_the_wait_linearly() -> None:
+    assert [error_wait(1.0, n) for n in range(4)] == pytest.approx(
+        [1 + ERROR_STEP * n for n in range(4)]
+    )
+    with pytest.raises(ValueError, match="consecutive_errors"):
+        error_wait(1.0, -1)
 
 
 # -- the policy field and its users --------------------------------------------
@@ -183,17 +288,23 @@ def _run(policy: Policy, timeline: list[BackendEntry]) -> list[float]:
 
 def test_in_a_long_silence_the_adaptive_mode_polls_less_and_less() -> None:
     """Three quick messages (the last seen by the poll at 2 s), then
-    nothing: the waits grow with the silence, and the stall rule still ends
-    the session exactly 30 s after the last progress."""
+    nothing: polled every second while the silence is within the active
+    zone (ACTIVE_FLOOR s, the gaps being short), then the waits grow with
+    the silence up to QUIET_CAP targets, and the stall rule still ends the
+    session exactly 30 s after the last progress."""
     entries = [
         BackendEntry(at=0.5 * (i + 1), body=json.dumps(_messages(i + 1)).encode())
         for i in range(3)
     ]
     requests = _run(Policy(mode="adaptive"), entries)
     waits = [b - a for a, b in itertools.pairwise(requests)]
-    assert waits[-3] < waits[-2]
+    assert requests[:6] == pytest.approx([1, 2, 3, 4, 5, 6])
+    # silence seen at the poll sent at 6 s: 4 s > ACTIVE_FLOOR
+    assert waits[5] == pytest.approx(QUIET_RATIO * 4.0)
+    assert waits[5] < waits[6] < waits[7] == pytest.approx(QUIET_CAP * 1.0)
+    assert max(waits) == pytest.approx(QUIET_CAP * 1.0)
     assert requests[-1] == pytest.approx(2.0 + 30.0)
-    assert len(requests) < 20
+    assert len(requests) == 20  # polling every second would send 32
 
 
 def test_the_adaptive_mode_honours_a_server_hint_as_a_floor() -> None:
