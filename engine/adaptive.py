@@ -47,7 +47,11 @@ import attrs
 
 __all__ = [
     "ACTIVE_FLOOR",
+    "ACTIVE_PRIOR",
+    "DEAD_ZONE_MARGIN",
     "DEAD_ZONE_SHARE",
+    "ERROR_BASE",
+    "ERROR_STEP",
     "MEMORY",
     "QUIET_CAP",
     "QUIET_RATIO",
@@ -80,7 +84,10 @@ MIN_GAPS_FOR_DEAD_ZONE: Final = 3
 DEAD_ZONE_SHARE: Final = 0.8
 #: ... less this many targets (the estimates' error).
 DEAD_ZONE_MARGIN: Final = 0.5
-#: Each failure in a row adds this many targets to the wait.
+#: Seconds a failed poll waits at least, whatever the target (outages last
+#: seconds)...
+ERROR_BASE: Final = 1.0
+#: ... and each failure in a row adds this share of it (or of the target).
 ERROR_STEP: Final = 0.5
 
 
@@ -192,17 +199,19 @@ def adaptive_wait(
 def error_wait(target_latency: float, consecutive_errors: int) -> float:
     """The least wait after ``consecutive_errors`` failed polls in a row.
 
-    ``target_latency * (1 + ERROR_STEP * n)``: linear, so that five
-    failures in a row (the default ``max_consecutive_errors``) span
-    several targets, an outage of a few seconds is ridden out, and the
-    answer after it is seen soon.
+    ``max(target_latency, ERROR_BASE) * (1 + ERROR_STEP * n)``: linear, so
+    that five failures in a row (the default ``max_consecutive_errors``)
+    span at least 9 s, an outage of a few seconds is ridden out, and the
+    answer after it is seen soon. An outage lasts seconds whatever the
+    target, hence the base of at least ``ERROR_BASE`` seconds.
 
     Raises:
         ValueError: ``consecutive_errors`` is negative.
     """
     if consecutive_errors < 0:
         raise ValueError(f"consecutive_errors must be >= 0, got {consecutive_errors}")
-    return target_latency * (1 + ERROR_STEP * consecutive_errors)
+    base = max(target_latency, ERROR_BASE)
+    return base * (1 + ERROR_STEP * consecutive_errors)
 
 
 def _quantile(values: tuple[float, ...], q: float) -> float:

@@ -21,6 +21,7 @@ from pollwise.engine.adaptive import (
     ACTIVE_PRIOR,
     DEAD_ZONE_MARGIN,
     DEAD_ZONE_SHARE,
+    ERROR_BASE,
     ERROR_STEP,
     MEMORY,
     QUIET_CAP,
@@ -219,6 +220,10 @@ def test_failures_in_a_row_stretch_the_wait_linearly() -> None:
     assert [error_wait(1.0, n) for n in range(4)] == pytest.approx(
         [1 + ERROR_STEP * n for n in range(4)]
     )
+    # An outage lasts seconds whatever the target: a small target does
+    # not make the session give up sooner.
+    assert error_wait(0.25, 2) == pytest.approx(ERROR_BASE * (1 + 2 * ERROR_STEP))
+    assert error_wait(3.0, 2) == pytest.approx(3.0 * (1 + 2 * ERROR_STEP))
     with pytest.raises(ValueError, match="consecutive_errors"):
         error_wait(1.0, -1)
 
@@ -315,3 +320,18 @@ def test_the_adaptive_mode_honours_a_server_hint_as_a_floor() -> None:
         ),
     ]
     assert _run(Policy(mode="adaptive"), entries) == [1.0, 6.0]
+
+
+def test_a_small_target_rides_out_an_outage_of_five_seconds() -> None:
+    """target 0.5 s, a 503 from 0 to 5.5 s: failures at 0.5, 2.0 and 4.0 s
+    (waits 1.5 and 2.0 s: ERROR_BASE, not the target, is stretched), then
+    the answer at 6.5 s. Stretching the target instead failed the session
+    on its fifth error at 5.0 s."""
+    entries = [
+        BackendEntry(at=0.0, http_status=503),
+        BackendEntry(
+            at=5.5, body=json.dumps({**_messages(1), "status": "complete"}).encode()
+        ),
+    ]
+    policy = Policy(mode="adaptive", target_latency=0.5, initial_delay=0.5)
+    assert _run(policy, entries) == pytest.approx([0.5, 2.0, 4.0, 6.5])
