@@ -8,9 +8,11 @@ into the output folder (``bench/results/`` by default).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from .cost import measure_cost
@@ -18,6 +20,7 @@ from .peers import PEERS
 from .report import markdown_table, svg_plot, text_table
 from .strategies import strategies
 from .suite import (
+    KindResult,
     Target,
     holdout_strategies,
     judge,
@@ -61,22 +64,43 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--sessions", type=int, default=10_000, help="cost: concurrent sessions"
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes for the workloads (default: one per CPU; the engine "
+        "cost always runs alone)",
+    )
     return parser.parse_args(argv)
+
+
+def _run_kind(kind: str, seeds: range, holdout: bool) -> KindResult:
+    """One workload kind; a top-level function, so a worker process can run it."""
+    chosen = holdout_strategies() if holdout else strategies()
+    return run_kind(kind, seeds, chosen)
+
+
+def _run_kinds(
+    kinds: Sequence[str], seeds: range, holdout: bool, jobs: int
+) -> list[KindResult]:
+    if jobs <= 1 or len(kinds) <= 1:
+        return [_run_kind(kind, seeds, holdout) for kind in kinds]
+    with ProcessPoolExecutor(max_workers=min(jobs, len(kinds))) as pool:
+        futures = [pool.submit(_run_kind, kind, seeds, holdout) for kind in kinds]
+        return [future.result() for future in futures]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
     started = time.perf_counter()
     seeds = range(args.seeds)
-    results = [run_kind(kind, seeds, strategies()) for kind in args.kinds]
+    results = _run_kinds(args.kinds, seeds, False, args.jobs)
     for result in results:
         print(text_table(result), end="\n\n", flush=True)
     holdout = []
     if args.holdout:
         holdout_seeds = range(HOLDOUT_SEED_BASE, HOLDOUT_SEED_BASE + args.holdout)
-        holdout = [
-            run_kind(kind, holdout_seeds, holdout_strategies()) for kind in args.kinds
-        ]
+        holdout = _run_kinds(args.kinds, holdout_seeds, True, args.jobs)
     targets = judge(results, holdout)
     cost_lines: list[str] = []
     if not args.no_cost:
@@ -138,8 +162,6 @@ def _markdown(
     ratios: Sequence[str],
     cost_lines: Sequence[str],
 ) -> str:
-    from .suite import KindResult
-
     command = "python -m bench " + " ".join(sys.argv[1:])
     lines = [
         "# pollwise benchmark results",

@@ -1,8 +1,9 @@
 """The benchmark runs end to end on one small workload, so it cannot rot.
 
 The full benchmark (``python -m bench``) takes minutes and is not part of
-the test command; this runs the same entry point on a few seeds of the
-burst workload, with the engine-cost part made tiny.
+the test command; this runs the same entry point on a few seeds of two
+workloads (in two processes, as the full run does), with the engine-cost
+part made tiny.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ def test_the_benchmark_runs_and_writes_its_table_and_plot(tmp_path: Path) -> Non
             "bench",
             "--kinds",
             "burst",
+            "stall",
+            "--jobs",
+            "2",
             "--seeds",
             "3",
             "--holdout",
@@ -42,6 +46,7 @@ def test_the_benchmark_runs_and_writes_its_table_and_plot(tmp_path: Path) -> Non
     assert done.returncode == 0, done.stderr
     out = done.stdout
     assert "== burst (3 seeds" in out
+    assert "== stall (3 seeds" in out
     for name in ("pollwise default", "pollwise adaptive", "tenacity", "polling2"):
         assert name in out
     assert "backoff expo" in out
