@@ -6,16 +6,26 @@ and the README bullet together.
 
 from __future__ import annotations
 
+import functools
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from pollwise.adapters.clocks import SystemClock
 from pollwise.adapters.httpx_api import Endpoint, HttpConversationApi
 from pollwise.engine import Policy, Reply, Response, Session, run_sync
+
+# The bench is a top-level folder run as ``python -m bench`` from the
+# repository root; it is not part of the installed package.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.strategies import ADAPTIVE
+from bench.suite import frontier_requests, holdout_strategies, run_kind
 
 
 class _BlockingApi:
@@ -157,3 +167,52 @@ def test_run_sync_interrupts_a_reused_connection_of_a_client_it_was_given() -> N
             returned_at_once = not runner.is_alive()
             runner.join(10)
     assert returned_at_once
+
+
+@functools.cache
+def _adaptive_saving(kind: str) -> float:
+    """Share of requests the adaptive mode saves against fixed polling at
+    its own p95, on the bench's 40 tuning seeds of ``kind`` (what
+    ``python -m bench`` reports)."""
+    result = run_kind(kind, range(40), holdout_strategies())
+    row = result.row(ADAPTIVE)
+    return 1 - row.requests / frontier_requests(result, row.p95)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the message that ends a pause is 12-15% (long tail) and 10% "
+    "(LLM-like) of all messages: backing off in pauses raises p95, so at equal "
+    "p95 the adaptive mode saves 18% and 6%, not 30%",
+)
+@pytest.mark.parametrize("kind", ["llm", "long-tail"])
+def test_the_adaptive_mode_saves_30_percent_at_equal_p95(kind: str) -> None:
+    assert _adaptive_saving(kind) >= 0.30
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the quiet wait is capped at two targets, which keeps the message "
+    "ending a long-tail pause fresh; it limits the saving on a stall to 23%",
+)
+def test_the_adaptive_mode_saves_30_percent_on_a_stall() -> None:
+    assert _adaptive_saving("stall") >= 0.30
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="on the flaky workload p95 is set by the outages, so fixed polling "
+    "every 3 s reaches the adaptive mode's p95 with half its requests",
+)
+def test_the_adaptive_mode_is_never_worse_than_fixed_polling_when_flaky() -> None:
+    assert _adaptive_saving("flaky") >= 0.0
+
+
+def test_the_adaptive_mode_saves_requests_where_the_bench_says_it_does() -> None:
+    """The other side of the two limitations above: at equal p95 it never
+    needs more requests than fixed polling on the other workloads, and it
+    does need fewer on llm, long tail and stall."""
+    for kind in ("burst", "steady", "no-status", "llm", "long-tail", "stall"):
+        assert _adaptive_saving(kind) >= 0.0, kind
+    for kind in ("llm", "long-tail", "stall"):
+        assert _adaptive_saving(kind) > 0.05, kind
