@@ -17,20 +17,22 @@ then places the next poll:
 
 1. *dead zone*: once a few gaps are known, the next arrival is expected
    no sooner than ``DEAD_ZONE_SHARE`` of the shortest gap after the
-   earliest the latest one can have come; the first poll goes out one
-   ``target_latency`` after that, so a message that keeps to the pace
-   still waits at most ``target_latency``;
+   latest arrival (gaps and arrival read at the middle of their bounds,
+   less ``DEAD_ZONE_MARGIN`` targets for that reading's error); the first
+   poll goes out one ``target_latency`` after that, so a message that
+   keeps to the pace still waits about ``target_latency`` at most;
 2. *active*: while the silence (as far as readable answers have seen it)
-   is within the usual gaps (``STRETCH`` times the ``QUANTILE`` of their
-   longest, and at least ``ACTIVE_FLOOR``), poll every
-   ``target_latency``;
+   is within the gaps seen (``STRETCH`` times the longest, and at least
+   ``ACTIVE_FLOOR``; ``ACTIVE_PRIOR`` until two gaps are known), poll
+   every ``target_latency``. A pause as long as one already seen is
+   expected to end with a message, so it is polled as closely;
 3. *quiet*: a longer silence is a pause, a tail or a stall: wait in
    proportion to it (``QUIET_RATIO`` times it, at most ``QUIET_CAP``
    targets), so a silence costs fewer requests the longer it lasts, and the
    message that ends it waits a bounded multiple of the target.
 
 Before the first message there is no gap: the silence since t = 0 is
-read against ``ACTIVE_FLOOR``. A failed poll teaches nothing and does not
+read against ``ACTIVE_PRIOR``. A failed poll teaches nothing and does not
 lengthen the silence seen; failures in a row stretch the wait linearly
 (:func:`error_wait`), and a server's hint is a floor, as in every mode.
 Every wait lies in ``[target_latency, max_delay]``. Every rule here is
@@ -70,10 +72,9 @@ MIN_GAPS_FOR_PACE: Final = 2
 ACTIVE_PRIOR: Final = 10.0
 #: Once they are, a silence is a pause after at least this many seconds...
 ACTIVE_FLOOR: Final = 3.0
-#: ... and after this many times the usual longest gap.
+#: ... and after this many times the longest gap seen (each gap read at the
+#: longest it could have been).
 STRETCH: Final = 1.5
-#: Which gap, as a quantile of the longest each could have been, is usual.
-QUANTILE: Final = 0.75
 #: In a pause, wait this fraction of the silence seen so far...
 QUIET_RATIO: Final = 0.3
 #: ... but at most this many targets (the message ending it stays fresh).
@@ -174,8 +175,7 @@ def adaptive_wait(
         silence = max(0.0, pace.seen_until - pace.last_latest)
         active = ACTIVE_PRIOR
         if len(pace.longest_gaps) >= MIN_GAPS_FOR_PACE:
-            usual = _quantile(pace.longest_gaps, QUANTILE)
-            active = max(ACTIVE_FLOOR, STRETCH * usual)
+            active = max(ACTIVE_FLOOR, STRETCH * max(pace.longest_gaps))
         wait = floor
         if len(pace.shortest_gaps) >= MIN_GAPS_FOR_DEAD_ZONE:
             # Midpoints: each bound is off by up to a poll interval.
@@ -212,12 +212,3 @@ def error_wait(target_latency: float, consecutive_errors: int) -> float:
         raise ValueError(f"consecutive_errors must be >= 0, got {consecutive_errors}")
     base = max(target_latency, ERROR_BASE)
     return base * (1 + ERROR_STEP * consecutive_errors)
-
-
-def _quantile(values: tuple[float, ...], q: float) -> float:
-    """The q-quantile (0-1) of ``values``, linear between closest ranks."""
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)

@@ -183,7 +183,7 @@ def _adaptive_saving(kind: str) -> float:
     strict=True,
     reason="the message that ends a pause is 12-15% (long tail) and 10% "
     "(LLM-like) of all messages: backing off in pauses raises p95, so at equal "
-    "p95 the adaptive mode saves 18% and 6%, not 30%",
+    "p95 the adaptive mode saves 2-16% and 4-5%, not 30%",
 )
 @pytest.mark.parametrize("kind", ["llm", "long-tail"])
 def test_the_adaptive_mode_saves_30_percent_at_equal_p95(kind: str) -> None:
@@ -193,7 +193,7 @@ def test_the_adaptive_mode_saves_30_percent_at_equal_p95(kind: str) -> None:
 @pytest.mark.xfail(
     strict=True,
     reason="the quiet wait is capped at two targets, which keeps the message "
-    "ending a long-tail pause fresh; it limits the saving on a stall to 23%",
+    "ending a long-tail pause fresh; it limits the saving on a stall to 22-23%",
 )
 def test_the_adaptive_mode_saves_30_percent_on_a_stall() -> None:
     assert _adaptive_saving("stall") >= 0.30
@@ -209,10 +209,11 @@ def test_the_adaptive_mode_is_never_worse_than_fixed_polling_when_flaky() -> Non
 
 
 def test_the_adaptive_mode_saves_requests_where_the_bench_says_it_does() -> None:
-    """The other side of the two limitations above: at equal p95 it never
-    needs more requests than fixed polling on the other workloads, and it
-    does need fewer on llm, long tail and stall."""
+    """The other side of the limitations above: at equal p95 it never needs
+    more requests than fixed polling on six of the seven workloads, and
+    clearly fewer where silences are long and end no message (a stall, an
+    API without a status) or are regular (steady)."""
     for kind in ("burst", "steady", "no-status", "llm", "long-tail", "stall"):
         assert _adaptive_saving(kind) >= 0.0, kind
-    for kind in ("llm", "long-tail", "stall"):
-        assert _adaptive_saving(kind) > 0.05, kind
+    for kind in ("steady", "no-status", "stall"):
+        assert _adaptive_saving(kind) > 0.10, kind
