@@ -50,6 +50,7 @@ __all__ = [
     "summary_line",
     "unannounced",
     "wants_plain",
+    "write_line",
 ]
 
 _MAX_SHOWN = 300
@@ -66,6 +67,13 @@ class UpdateView(Protocol):
 def wants_plain(stream: TextIO) -> bool:
     """Whether ``stream`` gets plain lines: not a terminal, or NO_COLOR set."""
     return not stream.isatty() or "NO_COLOR" in os.environ
+
+
+def write_line(stream: TextIO, text: str) -> None:
+    """Write one line of a view to ``stream`` and flush it, so a pipe or a
+    log sees each line when it happens."""
+    stream.write(text + "\n")
+    stream.flush()
 
 
 def printable(text: str) -> str:
@@ -146,7 +154,7 @@ class PlainView:
         self.stream = stream
 
     def _print(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
+        write_line(self.stream, text)
 
     def _line(self, at: float, text: str) -> None:
         self._print(f"[{at:7.2f}s] {text}")
@@ -239,7 +247,7 @@ class JsonView:
         """Write one event object."""
         record = {"event": kind, "at": round(at, 6), **fields}
         text = json.dumps(record, default=_json_default, ensure_ascii=False)
-        print(text, file=self.stream, flush=True)
+        write_line(self.stream, text)
 
     def show(self, update: Update) -> None:
         for message in unannounced(update):

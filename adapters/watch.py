@@ -35,6 +35,7 @@ from .live_view import (
     UpdateView,
     summary_line,
     wants_plain,
+    write_line,
 )
 from .redaction import redact_url
 from .trace_recorder import TraceRecorder
@@ -88,7 +89,7 @@ def _renderer(
     if mode == "json":
         return JsonView(out), contextlib.nullcontext()
     if mode == "plain":
-        print(f"watching {url}", file=out, flush=True)
+        write_line(out, f"watching {url}")
         return PlainView(out), contextlib.nullcontext()
     console.print(f"watching [bold]{url}[/bold]")
     rich_view = RichView(console, current=session.view)
@@ -108,7 +109,7 @@ def _print_summary(view: SessionView, mode: str, out: TextIO, console: Console) 
             elapsed=stats.elapsed,
         )
     elif mode == "plain":
-        print(summary_line(view), file=out, flush=True)
+        write_line(out, summary_line(view))
     else:
         style = "green" if view.outcome is Outcome.DONE else "yellow"
         console.print(summary_line(view), style=style)
