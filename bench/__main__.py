@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -49,24 +49,42 @@ The frontier ("fixed Ns +stop rules") is fixed-interval polling through the
 same engine with pollwise's stop rules, so only the schedule differs."""
 
 
+def _count(least: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``least``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
+        return value
+
+    return parse
+
+
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--seeds", type=int, default=40, help="per kind (tuning)")
+    parser.add_argument("--seeds", type=_count(1), default=40, help="per kind (tuning)")
     parser.add_argument(
-        "--holdout", type=int, default=40, help="hold-out seeds per kind (0: none)"
+        "--holdout",
+        type=_count(0),
+        default=40,
+        help="hold-out seeds per kind (0: none)",
     )
     parser.add_argument(
         "--kinds", nargs="+", default=list(KINDS), choices=KINDS, metavar="KIND"
     )
     parser.add_argument("--out", default="bench/results", help="output folder")
     parser.add_argument("--no-cost", action="store_true", help="skip engine cost")
-    parser.add_argument("--polls", type=int, default=5000, help="cost: polls")
+    parser.add_argument("--polls", type=_count(1), default=5000, help="cost: polls")
     parser.add_argument(
-        "--sessions", type=int, default=10_000, help="cost: concurrent sessions"
+        "--sessions", type=_count(1), default=10_000, help="cost: concurrent sessions"
     )
     parser.add_argument(
         "--jobs",
-        type=int,
+        type=_count(1),
         default=os.cpu_count() or 1,
         help="processes for the workloads (default: one per CPU; the engine "
         "cost always runs alone)",
@@ -93,6 +111,16 @@ def _run_kinds(
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
     started = time.perf_counter()
+    out = Path(args.out)
+    try:
+        # Before minutes of work, not after.
+        out.mkdir(parents=True, exist_ok=True)
+        for name in ("plot.svg", "results.md"):
+            with (out / name).open("a", encoding="utf-8"):
+                pass
+    except OSError as error:
+        print(f"python -m bench: cannot write into {out}: {error}", file=sys.stderr)
+        return 2
     seeds = range(args.seeds)
     results = _run_kinds(args.kinds, seeds, False, args.jobs)
     for result in results:
@@ -140,8 +168,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\n".join(cost_lines))
     print()
     print(_NOTES)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     (out / "plot.svg").write_text(svg_plot(results), encoding="utf-8")
     (out / "results.md").write_text(
         _markdown(args, results, holdout, summary, ratios, cost_lines),

@@ -58,3 +58,35 @@ def test_the_benchmark_runs_and_writes_its_table_and_plot(tmp_path: Path) -> Non
     svg = (tmp_path / "plot.svg").read_text(encoding="utf-8")
     assert svg.startswith("<svg")
     assert "burst" in svg
+
+
+def _bench(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_bad_counts_are_refused_before_any_work() -> None:
+    done = _bench("--seeds", "0")
+    assert done.returncode == 2
+    assert "--seeds: must be at least 1, got 0" in done.stderr
+    done = _bench("--jobs", "two")
+    assert done.returncode == 2
+    assert "--jobs: not a whole number: 'two'" in done.stderr
+
+
+def test_an_output_folder_it_cannot_write_is_refused_before_any_work(
+    tmp_path: Path,
+) -> None:
+    """Not after minutes of measuring: the folder is tried first."""
+    blocker = tmp_path / "file"
+    blocker.write_text("", encoding="utf-8")
+    done = _bench("--out", str(blocker / "results"))
+    assert done.returncode == 2
+    assert f"cannot write into {blocker / 'results'}" in done.stderr
+    assert done.stdout == ""
