@@ -139,8 +139,9 @@ def learn_pace(
         longest.append(until - pace.last_earliest)
     # Messages seen in one answer may have arrived at one instant or spread
     # over the whole window.
-    shortest += [0.0] * (count - 1)
-    longest += [until - since] * (count - 1)
+    together = min(count - 1, memory)
+    shortest += [0.0] * together
+    longest += [until - since] * together
     return Pace(
         last_earliest=since,
         last_latest=until,
