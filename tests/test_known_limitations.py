@@ -181,9 +181,9 @@ def _adaptive_saving(kind: str) -> float:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="the message that ends a pause is 12-15% (long tail) and 10% "
-    "(LLM-like) of all messages: backing off in pauses raises p95, so at equal "
-    "p95 the adaptive mode saves 2-16% and 4-5%, not 30%",
+    reason="the message that ends a silence of 3 s or more is 15% (long tail) "
+    "and 10% (LLM-like) of all messages: backing off in pauses raises p95, so "
+    "at equal p95 the adaptive mode saves 2-16% and 4-5%, not 30%",
 )
 @pytest.mark.parametrize("kind", ["llm", "long-tail"])
 def test_the_adaptive_mode_saves_30_percent_at_equal_p95(kind: str) -> None:
