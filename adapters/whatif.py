@@ -145,9 +145,13 @@ def run_policy(timeline: ServerTimeline, policy: Policy) -> Trace:
 
 
 def policy_changes(policy: Policy, base: Policy) -> dict[str, Any]:
-    """The fields of ``policy`` that differ from ``base``."""
-    mine, theirs = policy.to_mapping(), base.to_mapping()
-    return {k: v for k, v in mine.items() if theirs.get(k) != v}
+    """The fields of ``policy`` that differ from ``base``.
+
+    Every field is compared, including those :meth:`Policy.to_mapping`
+    leaves out at their defaults (``mode`` back to ``"backoff"`` is a change).
+    """
+    mine, theirs = attrs.asdict(policy), attrs.asdict(base)
+    return {k: v for k, v in mine.items() if theirs[k] != v}
 
 
 def compare_policies(trace: Trace, policy: Policy | None = None) -> Comparison:

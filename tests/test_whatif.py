@@ -15,7 +15,11 @@ from pollwise.adapters.import_trace import import_recording
 from pollwise.adapters.scenario import load_scenario
 from pollwise.adapters.trace import Trace, trace_from_lines
 from pollwise.adapters.trace_recorder import record_scenario
-from pollwise.adapters.whatif import compare_policies, format_comparison
+from pollwise.adapters.whatif import (
+    compare_policies,
+    format_comparison,
+    policy_changes,
+)
 from pollwise.engine import Policy
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,3 +147,18 @@ def test_a_bad_policy_change_is_a_usage_error(
     path.write_text(buffer.getvalue(), encoding="utf-8")
     assert main(["replay", str(path), "--policy", item]) == 2
     assert problem in capsys.readouterr().err
+
+
+def test_switching_back_to_the_default_mode_is_named_as_a_change() -> None:
+    """A recording made in adaptive mode, replayed with mode=backoff: the
+    column must name the change, not claim to be the recorded policy (the
+    mapping leaves default-valued mode and target out, so they were missed)."""
+    recorded = Policy(mode="adaptive", target_latency=0.3)
+    assert policy_changes(recorded.replace(mode="backoff"), recorded) == {
+        "mode": "backoff"
+    }
+    assert policy_changes(Policy(), recorded) == {
+        "mode": "backoff",
+        "target_latency": 1.0,
+    }
+    assert policy_changes(recorded, recorded) == {}
