@@ -113,11 +113,15 @@ def policy_from_args(args: argparse.Namespace, base: Policy | None = None) -> Po
         if hasattr(args, name)
     }
     try:
-        if base is not None:
-            return base.replace(**given)
-        return Policy.from_mapping(given)
+        policy = (
+            base.replace(**given) if base is not None else Policy.from_mapping(given)
+        )
     except PolicyError as exc:
         raise UsageError(str(exc)) from None
+    if "target_latency" in given and policy.mode != "adaptive":
+        # Read only in the adaptive mode: silently ignoring it would mislead.
+        raise UsageError("--target-latency applies only with --mode adaptive")
+    return policy
 
 
 def add_output_flags(parser: argparse.ArgumentParser) -> None:

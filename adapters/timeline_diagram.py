@@ -64,7 +64,13 @@ _COLOURS: Final = {
     "failed_state": "#dc2626",
     "other_final": "#f59e0b",
 }
-_WHY: Final = {"backoff": "B", "hint": "H", "stall deadline": "S", "timeout": "T"}
+_WHY: Final = {
+    "backoff": "B",
+    "adaptive": "A",
+    "hint": "H",
+    "stall deadline": "S",
+    "timeout": "T",
+}
 
 
 def _ticks(span: float) -> list[float]:

@@ -15,7 +15,7 @@ import attrs
 
 from .errors import PolicyError
 
-__all__ = ["JITTER_KINDS", "MODES", "Jitter", "Mode", "Policy"]
+__all__ = ["JITTER_KINDS", "MIN_TARGET_LATENCY", "MODES", "Jitter", "Mode", "Policy"]
 
 Jitter = Literal["none", "full", "equal", "floored"]
 Mode = Literal["backoff", "adaptive"]
@@ -24,6 +24,9 @@ Mode = Literal["backoff", "adaptive"]
 JITTER_KINDS: Final = ("none", "full", "equal", "floored")
 #: The schedule modes: the contract's backoff, or the opt-in adaptive one.
 MODES: Final = ("backoff", "adaptive")
+#: The least adaptive target: below it a session polls as fast as the
+#: network answers (and a fake clock hardly moves).
+MIN_TARGET_LATENCY: Final = 0.01
 #: Fields beyond the contract's table, with their defaults; a mapping shows
 #: them only when they differ (so a default policy maps to the contract's).
 _EXTENSIONS: Final[dict[str, Any]] = {"mode": "backoff", "target_latency": 1.0}
@@ -85,7 +88,8 @@ class Policy:
     #: "backoff" (the contract's schedule) or "adaptive" (learns the pace of
     #: arrivals, see :mod:`pollwise.engine.adaptive`); only the wait differs
     mode: Mode = "backoff"
-    #: adaptive mode: the wait while a message is expected, in seconds
+    #: adaptive mode: the wait while a message is expected, in seconds (at
+    #: least ``MIN_TARGET_LATENCY``; read only in the adaptive mode)
     target_latency: float = 1.0
 
     def __attrs_post_init__(self) -> None:
@@ -131,8 +135,12 @@ class Policy:
         if self.mode not in MODES:
             raise PolicyError("mode", self.mode, f"must be one of {', '.join(MODES)}")
         _check_delay("target_latency", self.target_latency)
-        if self.target_latency <= 0:
-            raise PolicyError("target_latency", self.target_latency, "must be > 0")
+        if self.target_latency < MIN_TARGET_LATENCY:
+            raise PolicyError(
+                "target_latency",
+                self.target_latency,
+                f"must be >= {MIN_TARGET_LATENCY} (10 ms)",
+            )
         if not isinstance(self.reset_on_progress, bool):
             raise PolicyError(
                 "reset_on_progress", self.reset_on_progress, "must be true or false"

@@ -59,7 +59,9 @@ def jittered_wait(policy: Policy, wait: float, rng: random.Random) -> float:
     """Apply the policy's jitter to a wait, drawing from ``rng`` (seeded).
 
     "full" draws from [0, w], "equal" from [w/2, w], "floored" from
-    [min(initial_delay, w), w]; "none" returns w and draws nothing.
+    [min(initial_delay, w), w]; "none" returns w and draws nothing. In the
+    adaptive mode no draw goes below ``min(target_latency, w)``: jitter
+    spreads the waits above the target, never under it.
     """
     if policy.jitter == "none":
         return wait
@@ -69,6 +71,8 @@ def jittered_wait(policy: Policy, wait: float, rng: random.Random) -> float:
         low = wait / 2
     else:
         low = min(policy.initial_delay, wait)
+    if policy.mode == "adaptive":
+        low = max(low, min(policy.target_latency, wait))
     return rng.uniform(low, wait)
 
 
@@ -89,7 +93,8 @@ class Schedule:
     wait: float
     #: the clamped server hint (0 without one)
     hint: float
-    #: "backoff", "hint", "stall deadline" or "timeout"
+    #: "backoff" (the wait w; "adaptive" in that mode), "hint",
+    #: "stall deadline" or "timeout"
     why: str
 
 
@@ -108,7 +113,8 @@ def next_send_time(
     """
     if ended_at + hint > policy.timeout:
         return None
-    at, why = ended_at + wait, "backoff"
+    why = "adaptive" if policy.mode == "adaptive" else "backoff"
+    at = ended_at + wait
     if policy.stall_after is not None and last_progress + policy.stall_after < at:
         at, why = last_progress + policy.stall_after, "stall deadline"
     if policy.timeout < at:

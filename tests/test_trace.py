@@ -143,7 +143,7 @@ _DECISION = st.none() | st.builds(
     next_at=_TIME,
     wait=_TIME,
     hint=_TIME,
-    why=st.sampled_from(["backoff", "hint", "stall deadline", "timeout"]),
+    why=st.sampled_from(["backoff", "adaptive", "hint", "stall deadline", "timeout"]),
     no_progress_polls=st.integers(0, 50),
     progress_reset=st.booleans(),
 )
