@@ -10,10 +10,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Final
 
 from .cost import measure_cost
 from .peers import PEERS
@@ -64,6 +66,27 @@ def _count(least: int) -> Callable[[str], int]:
     return parse
 
 
+def _folder(text: str) -> Path:
+    """An argparse type: a folder path, not empty."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return Path(text)
+
+
+#: Where the full run (every default) writes: the results the README shows.
+FULL_RUN_OUT: Final = Path("bench/results")
+#: Where any other run writes unless told (ignored by git).
+PARTIAL_RUN_OUT: Final = Path("bench/results/partial")
+_FULL_RUN: Final = {
+    "no_cost": False,
+    "kinds": list(KINDS),
+    "seeds": 40,
+    "holdout": 40,
+    "polls": 5000,
+    "sessions": 10_000,
+}
+
+
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--seeds", type=_count(1), default=40, help="per kind (tuning)")
@@ -76,7 +99,14 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--kinds", nargs="+", default=list(KINDS), choices=KINDS, metavar="KIND"
     )
-    parser.add_argument("--out", default="bench/results", help="output folder")
+    parser.add_argument(
+        "--out",
+        type=_folder,
+        default=None,
+        help=f"output folder (default: {FULL_RUN_OUT} for the full run, "
+        f"{PARTIAL_RUN_OUT} for any other, so a partial run never "
+        "overwrites the published results)",
+    )
     parser.add_argument("--no-cost", action="store_true", help="skip engine cost")
     parser.add_argument("--polls", type=_count(1), default=5000, help="cost: polls")
     parser.add_argument(
@@ -89,7 +119,26 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="processes for the workloads (default: one per CPU; the engine "
         "cost always runs alone)",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.kinds = list(dict.fromkeys(args.kinds))  # each kind once
+    if args.out is None:
+        full = all(getattr(args, key) == value for key, value in _FULL_RUN.items())
+        args.out = FULL_RUN_OUT if full else PARTIAL_RUN_OUT
+    return args
+
+
+def _check_writable(out: Path) -> None:
+    """Raise OSError unless the results can be written into ``out``.
+
+    Makes the folder (as the run would) and writes nothing else: a probe
+    file is created and removed.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("plot.svg", "results.md"):
+        if (out / name).exists() and not (out / name).is_file():
+            raise IsADirectoryError(f"{out / name} is not a file")
+    with tempfile.NamedTemporaryFile(dir=out, prefix=".probe-"):
+        pass
 
 
 def _run_kind(kind: str, seeds: range, holdout: bool) -> KindResult:
@@ -111,13 +160,9 @@ def _run_kinds(
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
     started = time.perf_counter()
-    out = Path(args.out)
+    out: Path = args.out
     try:
-        # Before minutes of work, not after.
-        out.mkdir(parents=True, exist_ok=True)
-        for name in ("plot.svg", "results.md"):
-            with (out / name).open("a", encoding="utf-8"):
-                pass
+        _check_writable(out)  # before minutes of work, not after
     except OSError as error:
         print(f"python -m bench: cannot write into {out}: {error}", file=sys.stderr)
         return 2

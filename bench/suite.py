@@ -145,9 +145,14 @@ def adaptive_targets(results: Sequence[KindResult], label: str) -> list[Target]:
         row = result.row(ADAPTIVE)
         fixed = frontier_requests(result, row.p95)
         ratio = row.requests / fixed
+        change = (
+            f"{100 * (1 - ratio):.0f}% fewer"
+            if ratio <= 1
+            else f"{100 * (ratio - 1):.0f}% MORE"
+        )
         figure = (
             f"{row.requests:.1f} requests vs {fixed:.1f} for fixed polling at "
-            f"the same p95 ({row.p95:.2f}s): {100 * (1 - ratio):+.0f}% fewer"
+            f"the same p95 ({row.p95:.2f}s): {change}"
         )
         if result.kind in SAVING_KINDS:
             targets.append(

@@ -8,6 +8,7 @@ part made tiny.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -60,10 +61,11 @@ def test_the_benchmark_runs_and_writes_its_table_and_plot(tmp_path: Path) -> Non
     assert "burst" in svg
 
 
-def _bench(*args: str) -> subprocess.CompletedProcess[str]:
+def _bench(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bench", *args],
-        cwd=ROOT,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,
         timeout=60,
@@ -90,3 +92,34 @@ def test_an_output_folder_it_cannot_write_is_refused_before_any_work(
     assert done.returncode == 2
     assert f"cannot write into {blocker / 'results'}" in done.stderr
     assert done.stdout == ""
+    # A folder whose results.md is a folder: refused, and nothing left behind.
+    (tmp_path / "out" / "results.md").mkdir(parents=True)
+    done = _bench("--out", str(tmp_path / "out"))
+    assert done.returncode == 2
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["results.md"]
+    done = _bench("--out", "")
+    assert done.returncode == 2
+    assert "--out: must not be empty" in done.stderr
+
+
+def test_a_partial_run_never_overwrites_the_published_results(
+    tmp_path: Path,
+) -> None:
+    """--no-cost (or fewer kinds or seeds) writes to bench/results/partial
+    unless told otherwise; a kind named twice runs once."""
+    done = _bench(
+        "--no-cost",
+        "--kinds",
+        "burst",
+        "burst",
+        "--seeds",
+        "1",
+        "--holdout",
+        "0",
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "bench" / "results" / "partial" / "results.md").is_file()
+    assert not (tmp_path / "bench" / "results" / "results.md").exists()
+    assert done.stdout.count("== burst (1 seeds") == 1
+    assert "on all 1 workloads" in done.stdout
