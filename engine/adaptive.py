@@ -5,9 +5,10 @@ backoff and does not read this module. Only the wait ``w`` of the
 schedule formula changes: the stop rules, the deadline clamps and the
 server hint's floor apply exactly as in the default mode.
 
-Theory of operation. Every poll's snapshot is taken when it is sent, so a
-message first seen in the answer to a poll sent at ``s`` arrived in
-``(s', s]``, where ``s'`` is the send time of the previous readable poll.
+Theory of operation. An answer shows the server as it was at some moment
+between the poll's send time and the answer's arrival, so a message first
+seen in an answer that arrived at ``a`` arrived in ``(s', a]``, where
+``s'`` is the send time of the previous readable poll.
 :func:`learn_pace` keeps, for the latest arrival, that window, and for
 the last few gaps between successive arrivals the shortest and the
 longest each could have been (messages seen together may have arrived
@@ -98,9 +99,9 @@ class Pace:
 
     #: earliest the latest new message can have arrived (None before one)
     last_earliest: float | None = None
-    #: latest it can have arrived: the send time of the poll that saw it
+    #: latest it can have arrived: when the answer that showed it came
     last_latest: float | None = None
-    #: send time of the latest readable poll: how far the silence is seen
+    #: when the latest readable answer came: how far the silence is seen
     seen_until: float = 0.0
     #: the shortest each recent gap between arrivals can have been, oldest first
     shortest_gaps: tuple[float, ...] = ()
@@ -111,13 +112,17 @@ class Pace:
 def learn_pace(
     pace: Pace, since: float, until: float, count: int, memory: int = MEMORY
 ) -> Pace:
-    """The pace after a readable poll sent at ``until`` brought ``count`` messages.
+    """The pace after a readable answer that came at ``until`` with ``count`` messages.
+
+    An answer shows the server as it was at some moment between the poll's
+    send time and ``until``; a message missing from the previous readable
+    answer arrived after that poll was sent. So the new messages arrived
+    in ``(since, until]``, whatever the server's own delay.
 
     Args:
         pace: what was known before this answer.
         since: send time of the previous readable poll (0 for the first).
-        until: send time of this poll; its new messages arrived in
-            ``(since, until]``.
+        until: when this answer arrived.
         count: how many new messages it brought (0: the silence goes on).
         memory: how many gaps to keep.
 

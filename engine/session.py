@@ -407,9 +407,12 @@ class Session:
         if progress.has_progress:
             self._last_progress = now
         if isinstance(answer, Readable) and self.policy.mode == "adaptive":
+            # The answer shows the server as it was at some moment between
+            # the send and now: what it brought arrived after the previous
+            # readable poll was sent, and by now at the latest.
             sent = self._poll_sent_at if self._poll_sent_at is not None else now
             count = len(progress.new_messages) or int(progress.has_progress)
-            self._pace = learn_pace(self._pace, self._last_readable_sent, sent, count)
+            self._pace = learn_pace(self._pace, self._last_readable_sent, now, count)
             self._last_readable_sent = sent
         if progress.has_progress and self.policy.reset_on_progress:
             self._no_progress_polls = 0
