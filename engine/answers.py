@@ -16,6 +16,7 @@ share it, so a scenario and a live session read answers the same way.
 
 from __future__ import annotations
 
+import codecs
 import enum
 import json
 import math
@@ -180,10 +181,16 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+#: Built once: json.loads with any option builds a new decoder per call.
+_DECODER: Final = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
 def _parse_json(body: bytes) -> tuple[bool, Any]:
     try:
-        text = body.decode("utf-8-sig")
-        return True, json.loads(text, parse_constant=_refuse_constant)
+        # The same as decoding "utf-8-sig", at a fraction of its cost.
+        bom = codecs.BOM_UTF8
+        text = (body[len(bom) :] if body.startswith(bom) else body).decode("utf-8")
+        return True, _DECODER.decode(text)
     except (UnicodeDecodeError, ValueError, RecursionError):
         return False, None
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 import logging
 import random
 import threading
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ParamSpec
 
 import attrs
 
@@ -66,6 +66,7 @@ from .updates import UpdateStream
 __all__ = ["Session", "SessionView", "Statistics"]
 
 logger = logging.getLogger("pollwise.engine")
+_P = ParamSpec("_P")
 
 
 @attrs.frozen
@@ -340,7 +341,10 @@ class Session:
                 return None  # an observer cancelled on the state change
             self._emit(
                 "poll_sent",
-                PollSent(at=now, number=self._polls, request_timeout=request_timeout),
+                PollSent,
+                at=now,
+                number=self._polls,
+                request_timeout=request_timeout,
             )
             if self.is_ended:
                 return None  # an observer cancelled on hearing of the send
@@ -422,10 +426,14 @@ class Session:
         if isinstance(answer, Readable):
             self._emit(
                 "poll_answered",
-                PollAnswered(now, number, answer, progress.has_progress),
+                PollAnswered,
+                now,
+                number,
+                answer,
+                progress.has_progress,
             )
         else:
-            self._emit("poll_failed", PollFailed(now, number, answer))
+            self._emit("poll_failed", PollFailed, now, number, answer)
             logger.debug("poll %d failed at %.3fs: %s", number, now, answer.reason)
         if self.is_ended:
             return  # an observer cancelled: nothing follows the end
@@ -434,7 +442,7 @@ class Session:
                 self._seen.add(message.key)
             self._delivered.extend(progress.new_messages)
             self._emit(
-                "messages_delivered", MessagesDelivered(now, progress.new_messages)
+                "messages_delivered", MessagesDelivered, now, progress.new_messages
             )
 
         if self.is_ended:
@@ -507,7 +515,7 @@ class Session:
             self._ended_at = now
             self._next_poll_at = None
         if source != target:
-            self._emit("state_changed", StateChanged(now, source, target))
+            self._emit("state_changed", StateChanged, now, source, target)
         if self.is_ended and not ended_here:
             return  # an observer cancelled from state_changed; that said it all
         if ended_here:
@@ -515,16 +523,38 @@ class Session:
             self.ended_event.set()
             self._emit(
                 "session_ended",
-                SessionEnded(now, verdict.outcome, verdict.reason, verdict.detail),
+                SessionEnded,
+                now,
+                verdict.outcome,
+                verdict.reason,
+                verdict.detail,
             )
         elif schedule is not None:
             self._next_poll_at = schedule.at
             self._emit(
-                "poll_scheduled", PollScheduled(now, schedule, self._no_progress_polls)
+                "poll_scheduled",
+                PollScheduled,
+                now,
+                schedule,
+                self._no_progress_polls,
             )
 
-    def _emit(self, method: str, event: Any) -> None:
+    def _emit(
+        self,
+        method: str,
+        make: Callable[_P, object],
+        *args: _P.args,
+        **kwargs: _P.kwargs,
+    ) -> None:
+        """Tell the observers of an event made by ``make(*args, **kwargs)``.
+
+        The event is made only when someone listens: a session nobody
+        observes (replay, simulation, many sessions) skips the work.
+        """
         self._version += 1
+        if not self._observers:
+            return
+        event = make(*args, **kwargs)
         for observer in tuple(self._observers):
             callback = getattr(observer, method, None)
             if callback is None:
