@@ -174,15 +174,11 @@ def adaptive_wait(
         A wait in ``[min(target_latency, max_delay), max_delay]``.
     """
     floor = min(target_latency, max_delay)
-    if pace.last_earliest is None or pace.last_latest is None:
-        silence, active = pace.seen_until, ACTIVE_PRIOR
-        wait = floor
-    else:
+    wait, silence, active = floor, pace.seen_until, ACTIVE_PRIOR
+    if pace.last_earliest is not None and pace.last_latest is not None:
         silence = max(0.0, pace.seen_until - pace.last_latest)
-        active = ACTIVE_PRIOR
         if len(pace.longest_gaps) >= MIN_GAPS_FOR_PACE:
             active = max(ACTIVE_FLOOR, STRETCH * max(pace.longest_gaps))
-        wait = floor
         if len(pace.shortest_gaps) >= MIN_GAPS_FOR_DEAD_ZONE:
             # Midpoints: each bound is off by up to a poll interval.
             shortest_gap = min(

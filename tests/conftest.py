@@ -1,4 +1,5 @@
-"""Shared test settings: hypothesis profiles, and Ctrl-C as a terminal sends it.
+"""Shared test settings: hypothesis profiles, Ctrl-C as a terminal sends it,
+and the bench importable.
 
 ``ci`` is the default; set ``HYPOTHESIS_PROFILE=nightly`` for a long run.
 """
@@ -7,8 +8,15 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
+from pathlib import Path
 
 from hypothesis import settings
+
+# The bench is a top-level folder run as ``python -m bench`` from the
+# repository root, not part of the installed package; the tests that
+# check its figures import it from there.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 settings.register_profile("ci", max_examples=200, deadline=None)
 settings.register_profile("nightly", max_examples=5000, deadline=None)

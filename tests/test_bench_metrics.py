@@ -5,12 +5,6 @@ everything they were meant to."""
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
-
-# The bench is a top-level folder run as ``python -m bench`` from the
-# repository root; it is not part of the installed package.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.metrics import Row, Run, aggregate, percentile
 from bench.suite import KindResult, frontier_requests

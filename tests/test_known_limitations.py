@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import socket
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,17 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from bench.suite import adaptive_saving, holdout_strategies, run_kind
+from bench.workloads import HOLDOUT_SEED_BASE
 from pollwise.adapters.clocks import SystemClock
 from pollwise.adapters.httpx_api import Endpoint, HttpConversationApi
 from pollwise.engine import Policy, Reply, Response, Session, run_sync
-
-# The bench is a top-level folder run as ``python -m bench`` from the
-# repository root; it is not part of the installed package.
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.strategies import ADAPTIVE
-from bench.suite import frontier_requests, holdout_strategies, run_kind
-from bench.workloads import HOLDOUT_SEED_BASE
 
 
 class _BlockingApi:
@@ -117,7 +110,6 @@ def test_a_sync_request_never_outlives_its_timeout_on_a_slow_drip(
 def test_a_404_after_a_delete_ends_the_session_as_done() -> None:
     """Scaleway's cluster delete is polled until the GET answers 404; the
     recorded client was done then, pollwise ends ``failed`` (fatal answer)."""
-    from pathlib import Path
 
     from pollwise.adapters.import_trace import import_recording
     from pollwise.adapters.whatif import compare_policies
@@ -176,9 +168,9 @@ def _adaptive_saving(kind: str, holdout: bool = False) -> float:
     its own p95, on the bench's 40 tuning (or hold-out) seeds of ``kind``
     (what ``python -m bench`` reports)."""
     first = HOLDOUT_SEED_BASE if holdout else 0
-    result = run_kind(kind, range(first, first + 40), holdout_strategies())
-    row = result.row(ADAPTIVE)
-    return 1 - row.requests / frontier_requests(result, row.p95)
+    return adaptive_saving(
+        run_kind(kind, range(first, first + 40), holdout_strategies())
+    )
 
 
 @pytest.mark.xfail(
