@@ -100,7 +100,11 @@ def frontier_requests(result: KindResult, p95: float) -> float:
         return pareto[0][1]
     for (p0, r0), (p1, r1) in itertools.pairwise(pareto):
         if p0 <= p95 <= p1:
-            return r0 + (r1 - r0) * (p95 - p0) / (p1 - p0)
+            # Weighted, not r0 + (r1 - r0) * t: at t = 1 that can miss r1
+            # by a rounding, and a strategy equal to a frontier point must
+            # read as equal, not as needing more.
+            t = (p95 - p0) / (p1 - p0)
+            return r0 * (1 - t) + r1 * t
     return pareto[-1][1]
 
 
@@ -158,10 +162,10 @@ def adaptive_targets(results: Sequence[KindResult], label: str) -> list[Target]:
     for result in results:
         row = result.row(ADAPTIVE)
         fixed = frontier_requests(result, row.p95)
-        ratio = 1 - adaptive_saving(result)
+        ratio = row.requests / fixed
         change = (
             f"{100 * (1 - ratio):.0f}% fewer"
-            if ratio <= 1
+            if row.requests <= fixed
             else f"{100 * (ratio - 1):.0f}% MORE"
         )
         figure = (
@@ -180,7 +184,7 @@ def adaptive_targets(results: Sequence[KindResult], label: str) -> list[Target]:
             targets.append(
                 Target(
                     f"{label} adaptive on {result.kind}: never more requests",
-                    ratio <= 1.0,
+                    row.requests <= fixed,
                     figure,
                 )
             )

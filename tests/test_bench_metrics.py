@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 from bench.metrics import Row, Run, aggregate, percentile
-from bench.suite import KindResult, frontier_requests
+from bench.suite import KindResult, adaptive_saving, adaptive_targets, frontier_requests
 
 
 def _run(latencies: tuple[float, ...], missed: int) -> Run:
@@ -61,3 +61,42 @@ def test_the_frontier_skips_intervals_that_missed_messages() -> None:
     assert frontier_requests(result, 0.5) == 20.0
     assert frontier_requests(result, 1.5) == 15.0
     assert frontier_requests(result, 3.0) == 10.0
+
+
+def test_a_strategy_equal_to_a_frontier_point_is_judged_equal() -> None:
+    """Burst, seeds 2250-2289: the adaptive mode polled exactly as fixed 1 s
+    (6.95 requests, the same p95), but the frontier read 6.949999999999999
+    there, so "never more requests" failed by a rounding."""
+    adaptive = Row(
+        "pollwise adaptive",
+        "pollwise",
+        "k",
+        1,
+        6.95,
+        0.5,
+        1.0421140999999994,
+        2.0,
+        0,
+        None,
+        None,
+        "",
+    )
+    result = KindResult(
+        "k",
+        range(1),
+        (
+            adaptive,
+            _row("0.5", 12.675, 0.5646367000000002),
+            _row("1", 6.95, 1.0421140999999994),
+            _row("1.5", 4.825, 1.5574644499999997),
+        ),
+        {},
+        math.nan,
+    )
+    assert frontier_requests(result, 1.0421140999999994) == 6.95
+    assert frontier_requests(result, 0.5646367000000002) == 12.675
+    assert adaptive_saving(result) == 0.0
+    [never_more] = [
+        t for t in adaptive_targets([result], "seeds:") if "never" in t.name
+    ]
+    assert never_more.held, never_more.line()
