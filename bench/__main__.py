@@ -29,7 +29,7 @@ from .suite import (
     oracle_lines,
     run_kind,
 )
-from .workloads import HOLDOUT_SEED_BASE, KINDS
+from .workloads import HOLDOUT_SEED_BASE, KINDS, SEEDS_PER_KIND
 
 _NOTES = """\
 How it is measured: every strategy polls the same fake backend on a fake
@@ -80,8 +80,8 @@ PARTIAL_RUN_OUT: Final = Path("bench/results/partial")
 _FULL_RUN: Final = {
     "no_cost": False,
     "kinds": list(KINDS),
-    "seeds": 40,
-    "holdout": 40,
+    "seeds": SEEDS_PER_KIND,
+    "holdout": SEEDS_PER_KIND,
     "polls": 5000,
     "sessions": 10_000,
 }
@@ -89,11 +89,13 @@ _FULL_RUN: Final = {
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--seeds", type=_count(1), default=40, help="per kind (tuning)")
+    parser.add_argument(
+        "--seeds", type=_count(1), default=SEEDS_PER_KIND, help="per kind (tuning)"
+    )
     parser.add_argument(
         "--holdout",
         type=_count(0),
-        default=40,
+        default=SEEDS_PER_KIND,
         help="hold-out seeds per kind (0: none)",
     )
     parser.add_argument(

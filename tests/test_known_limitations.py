@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from bench.suite import adaptive_saving, holdout_strategies, run_kind
-from bench.workloads import HOLDOUT_SEED_BASE
+from bench.workloads import HOLDOUT_SEED_BASE, SEEDS_PER_KIND
 from pollwise.adapters.clocks import SystemClock
 from pollwise.adapters.httpx_api import Endpoint, HttpConversationApi
 from pollwise.engine import Policy, Reply, Response, Session, run_sync
@@ -165,11 +165,11 @@ def test_run_sync_interrupts_a_reused_connection_of_a_client_it_was_given() -> N
 @functools.cache
 def _adaptive_saving(kind: str, holdout: bool = False) -> float:
     """Share of requests the adaptive mode saves against fixed polling at
-    its own p95, on the bench's 40 tuning (or hold-out) seeds of ``kind``
+    its own p95, on the bench's tuning (or hold-out) seeds of ``kind``
     (what ``python -m bench`` reports)."""
     first = HOLDOUT_SEED_BASE if holdout else 0
     return adaptive_saving(
-        run_kind(kind, range(first, first + 40), holdout_strategies())
+        run_kind(kind, range(first, first + SEEDS_PER_KIND), holdout_strategies())
     )
 
 
