@@ -23,6 +23,7 @@ __all__ = [
     "Schedule",
     "backoff_wait",
     "clamp_hint",
+    "clock_slack",
     "detect_progress",
     "jittered_wait",
     "judge_poll",
@@ -182,12 +183,22 @@ def canonical_or_repr(value: object) -> str:
 def rounding_slack(moment: float) -> float:
     """How far below a deadline a time may read and still count as on it.
 
-    The schedule aims a poll exactly at a deadline, but the time read back
-    after it (a clock reading minus the origin, or ``s + (timeout - s)``) can
-    land one rounding error short. Read as "not yet", that would schedule
-    another poll at the same instant, forever with an instant backend. A
-    nanosecond-scale slack is far below anything a clock or a scenario can
-    tell apart (scenario times are compared within 1e-6).
+    The schedule aims a poll exactly at a deadline, but a time computed on
+    the way (``s + (timeout - s)``) can land a rounding error short. Read as
+    "not yet", that would schedule another poll at the same instant, forever
+    with an instant backend. The slack is a few units in the last place of
+    the deadline: rounding, never a real difference (a time 1e-10 s before
+    a timeout of 1 s is before it, as the contract says).
+    """
+    return 16 * math.ulp(max(1.0, abs(moment)))
+
+
+def clock_slack(moment: float) -> float:
+    """How early a runner's wake-up may read and still be the due instant.
+
+    A session's time is a clock reading less the session's origin; with a
+    monotonic clock days into its run that subtraction rounds to about 1e-10
+    s, whatever the moment. A wake-up that early is taken as on time.
     """
     return 1e-9 * max(1.0, abs(moment))
 

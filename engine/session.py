@@ -55,11 +55,11 @@ from .rules import (
     Schedule,
     backoff_wait,
     clamp_hint,
+    clock_slack,
     detect_progress,
     jittered_wait,
     judge_poll,
     next_send_time,
-    rounding_slack,
 )
 from .updates import UpdateStream
 
@@ -327,7 +327,7 @@ class Session:
                 raise SessionError(f"start_poll() called in state {self.state!r}")
             now = self._now()
             due = self._next_poll_at
-            if due is not None and due - rounding_slack(due) <= now < due:
+            if due is not None and due - clock_slack(due) <= now < due:
                 # The runner woke at the due clock reading; origin arithmetic
                 # may read it one rounding error early.
                 now = due
