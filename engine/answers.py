@@ -19,6 +19,7 @@ from __future__ import annotations
 import codecs
 import enum
 import json
+import logging
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
@@ -43,6 +44,8 @@ __all__ = [
     "classify",
     "classify_trigger",
 ]
+
+logger = logging.getLogger("pollwise.engine")
 
 
 def _lower_headers(headers: Iterable[tuple[str, str]] | Mapping[str, str]) -> Any:
@@ -195,10 +198,25 @@ def _parse_json(body: bytes) -> tuple[bool, Any]:
         return False, None
 
 
+def _find(profile: Profile, which: str, document: object) -> Any:
+    """What one of the profile's paths yields; nothing where it cannot read.
+
+    A valid expression can still fail on a value of an unexpected shape
+    (``sort_by`` over items without the key, ``length`` of a number). The
+    contract fails a poll only for a body that is not JSON or messages that
+    are not a list, so a path that cannot read a body yields nothing.
+    """
+    try:
+        return profile.search(which, document)
+    except jmespath.exceptions.JMESPathError as exc:
+        logger.debug("%s yields nothing here (%s)", which, type(exc).__name__)
+        return None
+
+
 def _messages(items: list[Any], profile: Profile) -> tuple[Message, ...]:
     result = []
     for position, item in enumerate(items):
-        found = profile.search("id_path", item)
+        found = _find(profile, "id_path", item)
         if found is None:
             key = ("position", str(position))
         else:
@@ -241,31 +259,22 @@ def classify(reply: Reply, profile: Profile, wall_time: float) -> Answer:
     ok, document = _parse_json(reply.body)
     if not ok:
         return Failed(reason="body is not JSON", http_status=status, hint=hint)
-    try:
-        items = profile.search("messages_path", document)
-        if items is not None and not isinstance(items, list):
-            return Failed(
-                reason=f"messages are a {type(items).__name__}, not a list",
-                http_status=status,
-                hint=hint,
-            )
-        status_value = profile.search("status_path", document)
-        return Readable(
-            status=status_value,
-            status_kind=profile.status_kind(status_value),
-            messages=_messages(items or [], profile),
-            progress_value=profile.search("progress_path", document),
-            http_status=status,
-            hint=hint,
-        )
-    except jmespath.exceptions.JMESPathError as exc:
-        # A valid expression can still fail on a body of an unexpected shape
-        # (sort_by over items without the key): that body cannot be read.
+    items = _find(profile, "messages_path", document)
+    if items is not None and not isinstance(items, list):
         return Failed(
-            reason=f"the profile cannot read this body ({type(exc).__name__})",
+            reason=f"messages are a {type(items).__name__}, not a list",
             http_status=status,
             hint=hint,
         )
+    status_value = _find(profile, "status_path", document)
+    return Readable(
+        status=status_value,
+        status_kind=profile.status_kind(status_value),
+        messages=_messages(items or [], profile),
+        progress_value=_find(profile, "progress_path", document),
+        http_status=status,
+        hint=hint,
+    )
 
 
 def classify_trigger(reply: Reply, wall_time: float) -> Answer:

@@ -14,8 +14,9 @@ from pollwise.adapters.httpx_api import Endpoint
 from pollwise.adapters.live_view import describe_message, printable
 from pollwise.adapters.scenario import load_scenario
 from pollwise.adapters.simulate import simulate
-from pollwise.engine import Failed, Profile, ProfileError, Readable, Response, classify
+from pollwise.engine import Profile, ProfileError, Readable, Response, classify
 from pollwise.engine.answers import Message
+from pollwise.engine.profile import StatusKind
 
 
 @pytest.mark.parametrize(
@@ -105,15 +106,37 @@ def test_an_unknown_jmespath_function_is_refused_when_the_profile_is_built() -> 
         Profile(messages_path="items[?nope(@)]")
 
 
-def test_a_path_that_fails_on_one_body_fails_that_poll_only() -> None:
-    """A valid expression that cannot read a body makes the poll failed."""
+def test_a_path_that_cannot_read_a_body_yields_nothing() -> None:
+    """A valid expression that fails on one body (sort_by over items without
+    the key, length of a number) yields nothing there; the body is still
+    JSON, so the answer is readable, as the contract defines it."""
     profile = Profile(messages_path="sort_by(items, &ts)")
     good = Response(200, (), b'{"items": [{"ts": 2, "id": "b"}, {"ts": 1, "id": "a"}]}')
-    bad = Response(200, (), b'{"items": [{"ts": 1}, {"other": 2}]}')
+    bad = Response(200, (), b'{"status": "done", "items": [{"ts": 1}, {"other": 2}]}')
     answer = classify(good, profile, 0.0)
     assert isinstance(answer, Readable)
     assert [m.id for m in answer.messages] == ["a", "b"]
-    assert isinstance(classify(bad, profile, 0.0), Failed)
+    unread = classify(bad, profile, 0.0)
+    assert isinstance(unread, Readable)
+    assert unread.messages == ()
+    assert unread.status_kind is StatusKind.DONE
+    ids = classify(
+        Response(200, (), b'{"messages": [{"id": "abc"}, {"id": 5}]}'),
+        Profile(id_path="length(id)"),
+        0.0,
+    )
+    assert isinstance(ids, Readable)
+    assert [(m.key, m.id) for m in ids.messages] == [
+        (("id", "3"), 3),
+        (("position", "1"), None),
+    ]
+    phase = classify(
+        Response(200, (), b'{"phase": "x", "messages": []}'),
+        Profile(progress_path="abs(phase)"),
+        0.0,
+    )
+    assert isinstance(phase, Readable)
+    assert phase.progress_value is None
 
 
 def test_control_characters_from_a_server_never_reach_the_terminal() -> None:
