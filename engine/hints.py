@@ -28,15 +28,18 @@ _MONTHS: Final = {
 }  # fmt: skip
 
 # The three forms RFC 9110 accepts: IMF-fixdate, the obsolete RFC 850 form,
-# and C's asctime() form.
+# and C's asctime() form. ASCII: a digit is 0-9, not any script's digit.
 _IMF: Final = re.compile(
-    r"[A-Za-z]{3}, (\d{2}) ([A-Za-z]{3}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) GMT"
+    r"[A-Za-z]{3}, (\d{2}) ([A-Za-z]{3}) (\d{4}) (\d{2}):(\d{2}):(\d{2}) GMT",
+    re.ASCII,
 )
 _RFC850: Final = re.compile(
-    r"[A-Za-z]+, (\d{2})-([A-Za-z]{3})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) GMT"
+    r"[A-Za-z]+, (\d{2})-([A-Za-z]{3})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) GMT",
+    re.ASCII,
 )
 _ASCTIME: Final = re.compile(
-    r"[A-Za-z]{3} ([A-Za-z]{3}) ([ \d]\d) (\d{2}):(\d{2}):(\d{2}) (\d{4})"
+    r"[A-Za-z]{3} ([A-Za-z]{3}) ([ \d]\d) (\d{2}):(\d{2}):(\d{2}) (\d{4})",
+    re.ASCII,
 )
 
 
@@ -51,11 +54,12 @@ def parse_http_date(text: str, now: float | None = None) -> float | None:
             1900s and 00-69 the 2000s.
     """
     text = text.strip()
+    two_digit_year = False
     if match := _IMF.fullmatch(text):
         day, month, year, hour, minute, second = match.groups()
     elif match := _RFC850.fullmatch(text):
-        day, month, short_year, hour, minute, second = match.groups()
-        year = str(_full_year(int(short_year), now))
+        day, month, year, hour, minute, second = match.groups()
+        two_digit_year = True
     elif match := _ASCTIME.fullmatch(text):
         month, day, hour, minute, second, year = match.groups()
     else:
@@ -63,28 +67,36 @@ def parse_http_date(text: str, now: float | None = None) -> float | None:
     month_number = _MONTHS.get(month.lower())
     if month_number is None:
         return None
+    # A leap second (60) is read as the last second of its minute.
+    fields = (month_number, int(day), int(hour), int(minute), min(int(second), 59))
+    full_year = _full_year(int(year), fields, now) if two_digit_year else int(year)
     try:
-        # A leap second (60) is read as the last second of its minute.
-        moment = datetime.datetime(
-            int(year),
-            month_number,
-            int(day),
-            int(hour),
-            int(minute),
-            min(int(second), 59),
-            tzinfo=datetime.UTC,
-        )
+        moment = datetime.datetime(full_year, *fields, tzinfo=datetime.UTC)
     except ValueError:  # 31 Feb, hour 25, ...
         return None
     return moment.timestamp()
 
 
-def _full_year(two_digits: int, now: float | None) -> int:
+def _full_year(
+    two_digits: int, fields: tuple[int, int, int, int, int], now: float | None
+) -> int:
+    """The year of an RFC 850 date: in the wall clock's century, unless that
+    puts the moment more than 50 years ahead (RFC 9110): then the century
+    before. Compared field by field, so 1 Dec of the year 50 years on is
+    already more than 50 years after 1 Jan of this one."""
     if now is None:
         return 2000 + two_digits if two_digits < 70 else 1900 + two_digits
-    this_year = datetime.datetime.fromtimestamp(now, datetime.UTC).year
-    year = this_year - this_year % 100 + two_digits
-    return year - 100 if year > this_year + 50 else year
+    today = datetime.datetime.fromtimestamp(now, datetime.UTC)
+    year = today.year - today.year % 100 + two_digits
+    fifty_years_on = (
+        today.year + 50,
+        today.month,
+        today.day,
+        today.hour,
+        today.minute,
+        today.second,
+    )
+    return year - 100 if (year, *fields) > fifty_years_on else year
 
 
 def _seconds(text: str) -> float | None:

@@ -229,6 +229,40 @@ def test_an_rfc850_two_digit_year_follows_the_fifty_year_rule() -> None:
     assert read_hint(headers, WALL) == expected
 
 
+def test_the_fifty_years_are_counted_to_the_second_not_by_calendar_year() -> None:
+    """Seen on 2026-01-01, ``01-Dec-76`` read as 2076 is 50 years and 11
+    months ahead, so it is 1976: in the past, a hint of 0 (it read as 2076,
+    and the hint was clamped to max_retry_after)."""
+    wall = calendar.timegm((2026, 1, 1, 0, 0, 0, 0, 0, 0))
+    assert parse_http_date("Tuesday, 01-Dec-76 00:00:00 GMT", wall) == (
+        calendar.timegm((1976, 12, 1, 0, 0, 0, 0, 0, 0))
+    )
+    # Exactly fifty years ahead is not more than fifty: 2076.
+    assert parse_http_date("Wednesday, 01-Jan-76 00:00:00 GMT", wall) == (
+        calendar.timegm((2076, 1, 1, 0, 0, 0, 0, 0, 0))
+    )
+    assert parse_http_date("Wednesday, 01-Jan-76 00:00:01 GMT", wall) == (
+        calendar.timegm((1976, 1, 1, 0, 0, 1, 0, 0, 0))
+    )
+    assert read_hint({"retry-after": "Tuesday, 01-Dec-76 00:00:00 GMT"}, wall) == 0.0
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Thu, \u0660\u0661 Jan 2026 00:00:10 GMT",  # Arabic-Indic 01
+        "Thu, 01 Jan \uff12\uff10\uff12\uff16 00:00:10 GMT",  # fullwidth 2026
+        "Thursday, 01-Jan-\u0968\u096c 00:00:10 GMT",  # Devanagari 26
+        "Thu Jan  1 00:00:\u0661\u0660 2026",
+    ],
+)
+def test_digits_of_other_scripts_make_no_http_date(text: str) -> None:
+    """An HTTP-date is ASCII: ``\\d`` in the patterns matched any script's
+    digits, and int() read them, so these were hints of up to 10 s."""
+    assert parse_http_date(text, WALL) is None
+    assert read_hint({"retry-after": text}, WALL) is None
+
+
 @given(
     whole=st.integers(min_value=0, max_value=10**12),
     fraction=st.none() | st.text(alphabet="0123456789", min_size=1, max_size=6),
