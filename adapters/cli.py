@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import logging
 import os
 import sys
@@ -28,6 +27,7 @@ from .redaction import guard_http_loggers, redact_url
 from .reference_faults import FAULT_NAMES
 from .scenario import load_scenario
 from .simulate import simulate
+from .trace import json_line
 from .watch import WatchOptions, exit_code, watch
 
 if TYPE_CHECKING:
@@ -404,7 +404,7 @@ def _run_simulate(args: argparse.Namespace) -> int:
             continue
         failed = failed or not result.passed
         if args.json:
-            print(json.dumps(result.to_json()))
+            print(json_line(result.to_json(), ensure_ascii=True))
         else:
             mark = "ok  " if result.passed else "FAIL"
             print(

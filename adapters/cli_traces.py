@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -29,7 +28,7 @@ from .cli import UsageError, profile_from_path
 from .import_trace import FORMATS, import_recording
 from .replay import DEFAULT_TOLERANCE, format_divergence, replay_trace, summary_line
 from .timeline_diagram import stale_session_diagrams, write_session_diagrams
-from .trace import Trace, TraceError, TraceWriter
+from .trace import Trace, TraceError, TraceWriter, json_line
 from .trace_sources import open_session
 from .whatif import compare_policies, format_comparison
 
@@ -195,7 +194,7 @@ def _run_replay(args: argparse.Namespace) -> int:
         policy = parse_policy_changes(args.policy, base)
         comparison = compare_policies(trace, policy)
         if args.json:
-            print(json.dumps(_comparison_json(comparison)))
+            print(json_line(_comparison_json(comparison), ensure_ascii=True))
         else:
             print("\n".join(format_comparison(comparison)))
         return 0
@@ -203,7 +202,7 @@ def _run_replay(args: argparse.Namespace) -> int:
     result = replay_trace(trace, tolerance=args.tolerance)
     seconds = time.perf_counter() - started
     if args.json:
-        print(json.dumps(_replay_json(result, seconds)))
+        print(json_line(_replay_json(result, seconds), ensure_ascii=True))
     elif result.identical:
         print(summary_line(result, trace))
     else:

@@ -19,7 +19,6 @@ every figure computed from it can say it is a bound.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -31,7 +30,7 @@ from pollwise.engine.profile import Profile, StatusKind
 
 from .recording import parse_timestamp
 from .scenario import BackendEntry
-from .trace import StepRecord, Trace
+from .trace import StepRecord, Trace, json_line
 from .trace_body import canonical_profile, entry_from_exchange
 
 __all__ = ["Event", "ServerTimeline", "message_key", "rebuild_timeline"]
@@ -209,7 +208,7 @@ def _body(
         document["status"] = status
     if progress is not None:
         document["progress"] = progress
-    return json.dumps(document, allow_nan=False).encode()
+    return json_line(document, ensure_ascii=True).encode()
 
 
 def rebuild_timeline(trace: Trace) -> ServerTimeline:

@@ -21,6 +21,7 @@ import datetime
 import importlib.metadata
 import json
 import logging
+import math
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -66,6 +67,7 @@ __all__ = [
     "TraceSink",
     "TraceStatistics",
     "TraceWriter",
+    "json_line",
     "pollwise_version",
     "read_trace",
     "record_from_json",
@@ -124,13 +126,42 @@ class TraceWriter:
             self.name = getattr(target, "name", "<stream>")
 
     def write(self, record: Record) -> None:
-        line = json.dumps(record_to_json(record), ensure_ascii=False, allow_nan=False)
+        line = json_line(record_to_json(record))
         self._stream.write(line + "\n")
         self._stream.flush()
 
     def close(self) -> None:
         if self._owned and not self._stream.closed:
             self._stream.close()
+
+
+def json_line(document: Any, *, ensure_ascii: bool = False) -> str:
+    """``document`` as one line of strict JSON.
+
+    A number beyond a double's range in a server's body (``1e400``) reads
+    as infinity; it is written back as ``1e999``, a JSON number that reads
+    as infinity again, never as ``Infinity``, which is not JSON.
+    """
+    try:
+        return json.dumps(document, ensure_ascii=ensure_ascii, allow_nan=False)
+    except ValueError:
+        return _encode(document, ensure_ascii)
+
+
+def _encode(value: Any, ensure_ascii: bool) -> str:
+    if isinstance(value, dict):
+        items = (
+            f"{_encode(str(key), ensure_ascii)}: {_encode(item, ensure_ascii)}"
+            for key, item in value.items()
+        )
+        return "{" + ", ".join(items) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_encode(item, ensure_ascii) for item in value) + "]"
+    if isinstance(value, float) and not math.isfinite(value):
+        if math.isnan(value):
+            return "null"
+        return "1e999" if value > 0 else "-1e999"
+    return json.dumps(value, ensure_ascii=ensure_ascii, allow_nan=False)
 
 
 # -- reading -----------------------------------------------------------------
@@ -253,7 +284,7 @@ def trace_from_lines(lines: Iterable[str], path: str = "<memory>") -> Trace:
 
 def trace_from_records(records: Iterable[Record], path: str = "<memory>") -> Trace:
     """A :class:`Trace` of records kept in memory (checked as a file would be)."""
-    lines = [json.dumps(record_to_json(record)) for record in records]
+    lines = [json_line(record_to_json(record)) for record in records]
     return trace_from_lines(lines, path)
 
 

@@ -31,7 +31,7 @@ from pollwise.engine.profile import Profile
 
 from .redaction import REDACTED, is_secret_header, redact_url
 from .scenario import BackendEntry
-from .trace import BodySummary, Exchange, MessageSummary
+from .trace import BodySummary, Exchange, MessageSummary, json_line
 
 __all__ = [
     "HEADERS_THAT_MATTER",
@@ -268,7 +268,7 @@ def canonical_body(summary: BodySummary) -> bytes:
         document["status"] = summary.status
     if summary.progress is not None:
         document["progress"] = summary.progress
-    return json.dumps(document, allow_nan=False).encode()
+    return json_line(document, ensure_ascii=True).encode()
 
 
 def _seconds_text(seconds: float) -> str:

@@ -118,6 +118,10 @@ def canonical(value: object) -> str:
             return f'"{value}"'
     elif type(value) is int:
         return str(value)
+    elif type(value) is float and math.isinf(value):
+        # A number beyond a double's range (1e400) reads as infinity: all
+        # such ids are one id, but each is still delivered once.
+        return "Infinity" if value > 0 else "-Infinity"
     return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
@@ -184,8 +188,21 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _int_or_float(text: str) -> int | float:
+    try:
+        return int(text)
+    except ValueError:
+        # Over Python's 4300-digit limit for int(): valid JSON all the same,
+        # read as the float it rounds to (infinity, at that length).
+        return float(text)
+
+
 #: Built once: json.loads with any option builds a new decoder per call.
 _DECODER: Final = json.JSONDecoder(parse_constant=_refuse_constant)
+#: For the rare body the first one refuses: integers of over 4300 digits.
+_LONG_INT_DECODER: Final = json.JSONDecoder(
+    parse_constant=_refuse_constant, parse_int=_int_or_float
+)
 
 
 def _parse_json(body: bytes) -> tuple[bool, Any]:
@@ -193,9 +210,16 @@ def _parse_json(body: bytes) -> tuple[bool, Any]:
         # The same as decoding "utf-8-sig", at a fraction of its cost.
         bom = codecs.BOM_UTF8
         text = (body[len(bom) :] if body.startswith(bom) else body).decode("utf-8")
-        return True, _DECODER.decode(text)
-    except (UnicodeDecodeError, ValueError, RecursionError):
+    except UnicodeDecodeError:
         return False, None
+    for decoder in (_DECODER, _LONG_INT_DECODER):
+        try:
+            return True, decoder.decode(text)
+        except RecursionError:
+            return False, None
+        except ValueError:
+            continue
+    return False, None
 
 
 def _find(profile: Profile, which: str, document: object) -> Any:

@@ -355,3 +355,29 @@ def test_messages_with_equal_ids_share_a_key_and_different_ids_do_not(
                 continue
             same = json.dumps(left, sort_keys=True) == json.dumps(right, sort_keys=True)
             assert (a.key == b.key) == same
+
+
+def test_an_integer_over_4300_digits_is_json_and_the_body_readable() -> None:
+    """Python's int() refuses over 4300 digits; the body is still JSON, so
+    the answer is readable (it was failed as "not JSON"), and the id reads
+    as the float it rounds to."""
+    digits = b"9" * 4400
+    answer = answer_of(
+        200, b'{"status": "done", "messages": [{"id": ' + digits + b"}]}"
+    )
+    assert isinstance(answer, Readable)
+    assert answer.status_kind is StatusKind.DONE
+    assert [m.key for m in answer.messages] == [("id", "Infinity")]
+
+
+def test_an_id_beyond_a_doubles_range_keeps_its_identity_when_it_moves() -> None:
+    """``1e400`` reads as infinity, which json.dumps refused: the message
+    was keyed by its position, and delivered again when it moved."""
+    first = answer_of(200, b'{"messages": [{"id": 1e400}]}')
+    moved = answer_of(200, b'{"messages": [{"id": 5}, {"id": 1e400}, {"id": -1e400}]}')
+    assert [m.key for m in first.messages] == [("id", "Infinity")]
+    assert [m.key for m in moved.messages] == [
+        ("id", "5"),
+        ("id", "Infinity"),
+        ("id", "-Infinity"),
+    ]

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import pollwise.adapters.trace as trace_module
+from pollwise.adapters.cli import main
 from pollwise.adapters.scenario import load_scenario
 from pollwise.adapters.trace import (
     BeginRecord,
@@ -283,3 +284,30 @@ def test_the_header_rebuilds_the_policy_and_profile() -> None:
     scenario = load_scenario(WORKED)
     assert header.build_policy() == scenario.policy
     assert header.build_profile() == scenario.profile
+
+
+def test_a_number_beyond_a_doubles_range_is_recorded_as_json_and_replays(
+    tmp_path: Path,
+) -> None:
+    """An id of ``1e400`` reads as infinity; the trace writer refused it
+    (ValueError) and replay could not rebuild the body. It is written as
+    ``1e999``, strict JSON that reads back as infinity, and the trace
+    replays identically."""
+    scenario = tmp_path / "huge.yaml"
+    scenario.write_text(
+        "name: huge\nbackend:\n"
+        '  - {at: 0, raw: "{\\"status\\": \\"running\\", \\"messages\\": '
+        '[{\\"id\\": 1e400}]}"}\n'
+        '  - {at: 1.5, raw: "{\\"status\\": \\"complete\\", \\"messages\\": '
+        '[{\\"id\\": 5}, {\\"id\\": 1e400}]}"}\n',
+        encoding="utf-8",
+    )
+    recorded = tmp_path / "huge.jsonl"
+    session = record_scenario(load_scenario(scenario), recorded)
+    assert [m.label for m in session.view().messages] == [float("inf"), 5]
+    text = recorded.read_text(encoding="utf-8")
+    assert "Infinity" not in text
+    assert '"id": 1e999' in text
+    for line in text.splitlines():
+        json.loads(line, parse_constant=lambda name: pytest.fail(name))
+    assert main(["replay", str(recorded)]) == 0
