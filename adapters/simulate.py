@@ -31,21 +31,32 @@ TOLERANCE: Final = 1e-6
 
 
 #: A simulated session that sends this many requests in a row at one instant
-#: never ends: with a zero delay and no latency, fake time does not pass.
+#: never ends: with a zero delay and no latency, fake time does not pass...
 MAX_REQUESTS_AT_ONE_INSTANT: Final = 10_000
+#: ... unless its max_polls ends it first: then simulate lets it run, up to
+#: this many (under a minute on the declarative machine).
+MAX_REQUESTS_BEFORE_MAX_POLLS: Final = 100_000
 
 
 class _RunawayError(Exception):
     """Raised inside the runner to stop a scenario that does not end."""
 
 
+def _same_instant_limit(max_polls: int | None) -> int:
+    """How many requests in a row at one instant simulate allows a session."""
+    if max_polls is None or max_polls < MAX_REQUESTS_AT_ONE_INSTANT:
+        return MAX_REQUESTS_AT_ONE_INSTANT
+    return min(max_polls + 1, MAX_REQUESTS_BEFORE_MAX_POLLS)
+
+
 class _Budgeted(ScriptedApi):
     _same_instant = 0
+    limit = MAX_REQUESTS_AT_ONE_INSTANT
 
     def fetch(self, timeout: float) -> Reply:
         if self.requests and self.requests[-1] == self._clock.now() - self._origin:
             self._same_instant += 1
-            if self._same_instant >= MAX_REQUESTS_AT_ONE_INSTANT:
+            if self._same_instant >= self.limit:
                 raise _RunawayError
         else:
             self._same_instant = 0
@@ -136,6 +147,7 @@ def simulate(
     if scenario.cancel_at is not None:
         clock.call_at(scenario.cancel_at, session.cancel)
     api = _Budgeted(scenario.backend, clock, trigger=scenario.trigger)
+    api.limit = _same_instant_limit(scenario.policy.max_polls)
     try:
         if runner == "sync":
             run_sync(session, api)
@@ -144,9 +156,8 @@ def simulate(
     except _RunawayError:
         raise ScenarioError(
             scenario.path,
-            f"the session sent {MAX_REQUESTS_AT_ONE_INSTANT} requests at one "
-            "instant and would never end (a zero delay with no latency: fake "
-            "time does not pass)",
+            f"the session sent {api.limit} requests at one instant and would "
+            "never end (a zero delay with no latency: fake time does not pass)",
         ) from None
 
     verdict = session.verdict

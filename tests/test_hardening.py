@@ -3,6 +3,7 @@ clearly, or handled as the contract says, never with a traceback."""
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -97,6 +98,31 @@ def test_a_scenario_where_time_never_passes_is_refused(
     path.write_text("policy: {initial_delay: 0, max_delay: 0, timeout: 5}\n")
     assert main(["simulate", str(path)]) == 2
     assert "would never end" in capsys.readouterr().err
+
+
+def test_a_zero_delay_session_that_max_polls_ends_runs_to_its_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """max_polls ends a session at one instant, so it is no runaway: with
+    12000 polls (the guard was 10000) simulate refused it as never ending.
+    The guard is made small here to keep the test fast."""
+    module = importlib.import_module("pollwise.adapters.simulate")
+    monkeypatch.setattr(module, "MAX_REQUESTS_AT_ONE_INSTANT", 50)
+    path = tmp_path / "budget.yaml"
+    path.write_text(
+        "policy: {initial_delay: 0, max_delay: 0, max_polls: 60}\n"
+        "backend: [{at: 0, body: {status: running}}]\n"
+        "expect: {outcome: timed_out, ended_by: 0, min_requests: 60, "
+        "max_requests: 60}\n"
+    )
+    result = simulate(load_scenario(path))
+    assert result.passed, result.expect_failures
+    assert len(result.request_times) == 60
+    path.write_text(
+        "policy: {initial_delay: 0, max_delay: 0, max_polls: 40}\n"
+        "backend: [{at: 0, body: {status: running}}]\n"
+    )
+    assert len(simulate(load_scenario(path)).request_times) == 40
 
 
 def test_an_unknown_jmespath_function_is_refused_when_the_profile_is_built() -> None:
