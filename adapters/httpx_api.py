@@ -41,8 +41,6 @@ logger = logging.getLogger("pollwise.adapters.http")
 
 #: Bodies larger than this are refused (the poll fails) unless told otherwise.
 DEFAULT_MAX_BODY_BYTES: Final = 10 * 1024 * 1024
-#: Redirects followed before the poll fails.
-MAX_REDIRECTS: Final = 5
 
 
 def _check_url(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -327,9 +325,7 @@ class HttpConversationApi:
             if url is not None
         }
         self._own_client = client is None
-        self._client = client or httpx.Client(
-            follow_redirects=True, max_redirects=MAX_REDIRECTS
-        )
+        self._client = client or httpx.Client()
         guard_http_loggers()
         self._lock = threading.Lock()
         self._in_flight: _InFlight | None = None
@@ -378,6 +374,9 @@ class HttpConversationApi:
                 headers=self.endpoint.headers,
                 auth=auth or httpx.USE_CLIENT_DEFAULT,
                 timeout=httpx.Timeout(timeout),
+                # The contract makes a 3xx other than 304 fatal: the answer
+                # is the redirect itself, whatever a caller's client says.
+                follow_redirects=False,
                 extensions={"trace": in_flight.trace},
             ) as response:
                 in_flight.add(response.extensions.get("network_stream"))
@@ -430,9 +429,7 @@ class AsyncHttpConversationApi:
             if url is not None
         }
         self._own_client = client is None
-        self._client = client or httpx.AsyncClient(
-            follow_redirects=True, max_redirects=MAX_REDIRECTS
-        )
+        self._client = client or httpx.AsyncClient()
         guard_http_loggers()
 
     async def trigger(self, timeout: float) -> Reply:
@@ -456,6 +453,7 @@ class AsyncHttpConversationApi:
                     headers=self.endpoint.headers,
                     auth=auth or httpx.USE_CLIENT_DEFAULT,
                     timeout=httpx.Timeout(timeout),
+                    follow_redirects=False,
                 ) as response:
                     reply = await self._read(response, started + timeout)
         except TimeoutError:

@@ -19,7 +19,14 @@ from pollwise.adapters.httpx_api import (
     HttpConversationApi,
     parse_header,
 )
-from pollwise.engine.answers import FailureKind, Response, TransportFailure
+from pollwise.engine.answers import (
+    FailureKind,
+    Fatal,
+    Response,
+    TransportFailure,
+    classify,
+)
+from pollwise.engine.profile import Profile
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -144,17 +151,27 @@ def test_a_gzip_body_is_decompressed(server: str, fetch: object) -> None:
 
 
 @pytest.mark.parametrize("fetch", FETCHERS)
-def test_a_redirect_is_followed(server: str, fetch: object) -> None:
-    reply = fetch(server + "/redirect")  # type: ignore[operator]
+@pytest.mark.parametrize("path", ["/redirect", "/loop"])
+def test_a_redirect_is_the_answer_not_followed(
+    server: str, fetch: object, path: str
+) -> None:
+    """The contract makes a 3xx other than 304 fatal, so the adapter hands
+    the redirect back as it came (it followed up to five, and a loop failed
+    the poll as a protocol error, retried five times)."""
+    reply = fetch(server + path)  # type: ignore[operator]
     assert isinstance(reply, Response)
-    assert reply.status_code == 200
+    assert reply.status_code == 302
+    assert isinstance(classify(reply, Profile(), 0.0), Fatal)
 
 
-@pytest.mark.parametrize("fetch", FETCHERS)
-def test_a_redirect_loop_fails_the_poll(server: str, fetch: object) -> None:
-    reply = fetch(server + "/loop")  # type: ignore[operator]
-    assert isinstance(reply, TransportFailure)
-    assert reply.kind is FailureKind.PROTOCOL
+def test_a_callers_client_that_follows_redirects_does_not_follow_them_here(
+    server: str,
+) -> None:
+    with httpx.Client(follow_redirects=True) as client:
+        api = HttpConversationApi(Endpoint(poll_url=server + "/redirect"), client)
+        reply = api.fetch(5.0)
+    assert isinstance(reply, Response)
+    assert reply.status_code == 302
 
 
 @pytest.mark.parametrize("fetch", FETCHERS)

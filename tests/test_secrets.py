@@ -3,8 +3,9 @@
 The secret rides in every place a credential can: an Authorization header,
 a Cookie header, an API-key header, an API key in the query string, the
 userinfo of the URL, a Set-Cookie from the server, and the Location of a
-redirect. A server on 127.0.0.1 checks that it did receive every one of
-them (so the test cannot pass by sending nothing); then every artefact a
+redirect (which ends the session: a 3xx is fatal). A server on 127.0.0.1
+checks that it did receive every secret sent (so the test cannot pass by
+sending nothing); then every artefact a
 session writes is searched for it: the library's logs at DEBUG (its own
 and those of httpx and httpcore), the CLI's output and logs at ``-vvv``,
 the recorded trace, what ``replay`` prints and the diagrams it draws,
@@ -34,7 +35,7 @@ from pollwise.adapters.httpx_api import (
     HttpConversationApi,
 )
 from pollwise.adapters.trace_recorder import TraceRecorder
-from pollwise.engine.outcomes import Outcome
+from pollwise.engine.outcomes import EndReason, Outcome
 from pollwise.engine.policy import Policy
 from pollwise.engine.runners import run_async, run_sync
 from pollwise.engine.session import Session
@@ -49,7 +50,8 @@ POLICY = Policy(initial_delay=0.01, max_delay=0.05, max_consecutive_errors=5)
 
 
 class _Job(BaseHTTPRequestHandler):
-    """A job that answers with cookies and a redirect, and notes what it got."""
+    """A job that answers with cookies and ends on a redirect, and notes what
+    it got."""
 
     def log_message(self, format: str, *args: object) -> None:
         return None
@@ -77,15 +79,15 @@ class _Job(BaseHTTPRequestHandler):
         count: list[int] = self.server.gets  # type: ignore[attr-defined]
         count.append(1)
         if len(count) % 4 == 1:
-            target = f"/moved?api_key={SECRET}&token={SECRET}"
-            self._answer(307, b"", Location=target)
-        elif len(count) % 4 == 2:
             self._answer(429, b'{"error": "slow"}', Retry_After="0.01")
         elif len(count) < 8:
             body = {"status": "running", "messages": [{"id": f"m{len(count)}"}]}
             self._answer(200, json.dumps(body).encode())
         else:
-            self._answer(200, b'{"status": "complete", "messages": []}')
+            # A 3xx is fatal (the contract): the session ends on it, with the
+            # secret in a Location it was handed and did not follow.
+            target = f"/moved?api_key={SECRET}&token={SECRET}"
+            self._answer(307, b"", Location=target)
 
 
 @pytest.fixture
@@ -117,7 +119,6 @@ def _assert_the_server_got_every_secret(seen: list[str]) -> None:
     assert f"Cookie: sid={SECRET}" in text
     assert f"X-Api-Key: {SECRET}" in text
     assert f"/job?api_key={SECRET}" in text
-    assert f"/moved?api_key={SECRET}" in text
     assert "Authorization: Basic " in text  # the userinfo, as basic auth
 
 
@@ -156,7 +157,11 @@ def test_the_library_at_debug_level_never_writes_a_secret(
 
             asyncio.run(follow())
 
-    assert session.outcome is Outcome.DONE
+    assert session.verdict is not None
+    assert (session.outcome, session.verdict.reason) == (
+        Outcome.FAILED,
+        EndReason.FATAL_ANSWER,
+    )
     _assert_the_server_got_every_secret(seen)
     assert "HTTP Request: GET" in caplog.text  # httpx did log
     assert "receive_response_headers" in caplog.text  # httpcore did log
@@ -202,8 +207,9 @@ def test_the_cli_never_prints_logs_records_or_draws_a_secret(
     drawn = _run("diagram", "--trace", str(trace), "--out", str(tmp_path / "d"),
                  cwd=tmp_path)  # fmt: skip
 
-    assert plain.returncode == 0, plain.stderr[-2000:]
-    assert watched.returncode == 0, watched.stderr[-2000:]
+    # 1: failed, on the 307 that ends the job.
+    assert plain.returncode == 1, plain.stderr[-2000:]
+    assert watched.returncode == 1, watched.stderr[-2000:]
     assert "HTTP Request: GET" in watched.stderr  # the logs were on
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     assert drawn.returncode == 0, drawn.stderr
