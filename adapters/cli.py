@@ -386,20 +386,22 @@ def _run_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _unreadable(path: str, error: ScenarioError, as_json: bool) -> None:
+    print(f"pollwise simulate: {error}", file=sys.stderr)
+    if as_json:
+        # One object per file, as --json promises, even for this one.
+        line = {"name": None, "file": path, "outcome": None, "error": str(error)}
+        print(json_line(line, ensure_ascii=True))
+
+
 def _run_simulate(args: argparse.Namespace) -> int:
     unreadable = False
     failed = False
     for path in args.files:
         try:
-            scenario = load_scenario(path)
+            result = simulate(load_scenario(path))
         except ScenarioError as exc:
-            print(f"pollwise simulate: {exc}", file=sys.stderr)
-            unreadable = True
-            continue
-        try:
-            result = simulate(scenario)
-        except ScenarioError as exc:
-            print(f"pollwise simulate: {exc}", file=sys.stderr)
+            _unreadable(path, exc, args.json)
             unreadable = True
             continue
         failed = failed or not result.passed

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import logging
 import re
 import subprocess
@@ -224,3 +225,25 @@ def test_the_cli_exits_0_when_every_spec_holds() -> None:
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_json_output_has_one_object_per_file_even_an_unreadable_one() -> None:
+    """``--json`` promises one object per file: a file that cannot be read
+    printed nothing on stdout, so the objects no longer lined up with the
+    files given."""
+    bad = BAD_FILES[0]
+    good = SPEC_FILES[0]
+    done = subprocess.run(
+        _cli_command("simulate", "--json", str(bad), str(good)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    objects = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [o["file"] for o in objects] == [str(bad), str(good)]
+    assert objects[0]["outcome"] is None
+    assert objects[0]["name"] is None
+    assert bad.name in objects[0]["error"]
+    assert objects[1]["outcome"] is not None
