@@ -29,6 +29,22 @@ __all__ = [
 ]
 
 
+def _shown(value: Any) -> str:
+    """``repr(value)``, or its size when it is a long integer.
+
+    Python refuses to print an int of more than 4300 digits (see
+    ``sys.get_int_max_str_digits``), and a few hundred digits make no
+    readable one-line message either.
+    """
+    try:
+        text = repr(value)
+    except ValueError:
+        return "a value too long to show"
+    if isinstance(value, int) and len(text) > 40:
+        return f"an integer of {len(text.lstrip('-'))} digits"
+    return text
+
+
 class PollingError(Exception):
     """Root of every error pollwise raises on purpose."""
 
@@ -45,7 +61,7 @@ class PolicyError(PollingError, ValueError):
         self.field = field
         self.value = value
         self.problem = problem
-        super().__init__(f"policy field {field!r}: {problem} (got {value!r})")
+        super().__init__(f"policy field {field!r}: {problem} (got {_shown(value)})")
 
 
 class ProfileError(PollingError, ValueError):
@@ -55,7 +71,7 @@ class ProfileError(PollingError, ValueError):
         self.field = field
         self.value = value
         self.problem = problem
-        super().__init__(f"profile field {field!r}: {problem} (got {value!r})")
+        super().__init__(f"profile field {field!r}: {problem} (got {_shown(value)})")
 
 
 class InputFileError(PollingError, ValueError):

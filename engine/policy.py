@@ -48,11 +48,20 @@ def _is_whole(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _is_finite(value: float) -> bool:
+    # An int too large for a float (10**400) is no finite number of seconds:
+    # every computation with it would raise OverflowError.
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _check_delay(name: str, value: object) -> None:
     if not _is_number(value):
         raise PolicyError(name, value, "must be a number of seconds")
     assert isinstance(value, int | float)
-    if not math.isfinite(value):
+    if not _is_finite(value):
         raise PolicyError(name, value, "must be finite")
     if value < 0:
         raise PolicyError(name, value, "must not be negative")
@@ -101,7 +110,7 @@ class Policy:
                 raise PolicyError("stall_after", self.stall_after, "must be > 0")
         if self.timeout <= 0:
             raise PolicyError("timeout", self.timeout, "must be > 0")
-        if not _is_number(self.multiplier) or not math.isfinite(self.multiplier):
+        if not _is_number(self.multiplier) or not _is_finite(self.multiplier):
             raise PolicyError("multiplier", self.multiplier, "must be a finite number")
         if self.multiplier < 1:
             raise PolicyError("multiplier", self.multiplier, "must be >= 1")

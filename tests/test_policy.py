@@ -234,3 +234,32 @@ def test_repr_rebuilds_the_policy() -> None:
     policy = Policy(timeout=30.0, jitter="full", max_polls=3)
 
     assert eval(repr(policy), {"Policy": Policy}) == policy
+
+
+@pytest.mark.parametrize(
+    "name", [*DELAYS, "stall_after", "multiplier", "target_latency"]
+)
+def test_an_int_too_large_for_a_float_is_refused_as_a_policy_error(name: str) -> None:
+    """10**400 is a whole number no float holds: a typed error naming the
+    field and the size of the value, never an OverflowError."""
+    changes: dict[str, Any] = {name: 10**400}
+
+    with pytest.raises(PolicyError) as caught:
+        Policy(**changes)
+
+    finite = "a finite number" if name == "multiplier" else "finite"
+    assert caught.value.field == name
+    assert str(caught.value) == (
+        f"policy field {name!r}: must be {finite} (got an integer of 401 digits)"
+    )
+
+
+def test_a_policy_error_names_a_value_too_long_to_print() -> None:
+    """An int past Python's 4300-digit printing limit still gives a message."""
+    with pytest.raises(PolicyError) as caught:
+        Policy(jitter=[10**5000])  # type: ignore[arg-type]
+
+    assert str(caught.value) == (
+        "policy field 'jitter': must be one of none, full, equal, floored "
+        "(got a value too long to show)"
+    )
