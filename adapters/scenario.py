@@ -282,7 +282,19 @@ def _kind(value: Any) -> str:
         list: "a list",
         str: "a string",
         bool: "a boolean",
+        int: "a number",
+        float: "a number",
     }.get(type(value), type(value).__name__)
+
+
+def _given(data: Mapping[str, Any], key: str, default: Any) -> Any:
+    """The value at ``key``; an omitted key or null means ``default``.
+
+    Only null: an empty or false value of the wrong kind (``policy: []``,
+    ``history: ""``) is refused by the caller, not taken for the default.
+    """
+    value = data.get(key)
+    return default if value is None else value
 
 
 _TOP: Final = frozenset(
@@ -483,7 +495,7 @@ def scenario_from_mapping(
     name = data.get("name", default_name)
     if not isinstance(name, str | int | float) or isinstance(name, bool):
         raise reader.fail("name", f"must be a string, not {_kind(name)}", data, "name")
-    policy_data = data.get("policy") or {}
+    policy_data = _given(data, "policy", {})
     if not isinstance(policy_data, Mapping):
         raise reader.fail(
             "policy", f"must be a mapping, not {_kind(policy_data)}", data, "policy"
@@ -492,7 +504,11 @@ def scenario_from_mapping(
         policy = Policy.from_mapping(policy_data)
     except PolicyError as exc:
         raise reader.fail("policy", str(exc), policy_data, exc.field) from None
-    profile_data = data.get("profile") or {}
+    profile_data = _given(data, "profile", {})
+    if not isinstance(profile_data, Mapping):
+        raise reader.fail(
+            "profile", f"must be a mapping, not {_kind(profile_data)}", data, "profile"
+        )
     try:
         profile = Profile.from_mapping(profile_data)
     except ProfileError as exc:
@@ -500,7 +516,7 @@ def scenario_from_mapping(
         raise reader.fail(
             "profile", str(exc), node, exc.field if node is profile_data else "profile"
         ) from None
-    history = data.get("history") or []
+    history = _given(data, "history", [])
     if not isinstance(history, list):
         raise reader.fail(
             "history",
@@ -528,7 +544,7 @@ def scenario_from_mapping(
                 "wall_clock",
             )
         wall_clock = moment
-    backend_data = data.get("backend") or []
+    backend_data = _given(data, "backend", [])
     if not isinstance(backend_data, list):
         raise reader.fail(
             "backend",

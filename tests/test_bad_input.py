@@ -221,6 +221,72 @@ def test_a_hostile_scenario_file_is_refused_quickly_and_clearly(
     _assert_one_clear_line(capsys.readouterr().err, str(path), words)
 
 
+# -- scenario fields of the wrong kind --------------------------------------------
+
+
+def _simulate_refuses(path: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """Run ``pollwise simulate`` on ``path``, which must exit 2 with one line
+    naming the file; what that line says after the file's name."""
+    with pytest.raises(ScenarioError):
+        load_scenario(path)
+    assert main(["simulate", str(path)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    prefix = f"pollwise simulate: {path}"
+    assert lines[0].startswith(prefix), lines[0]
+    return lines[0][len(prefix) :]
+
+
+def _write(tmp_path: Path, suffix: str, text: str) -> Path:
+    path = tmp_path / f"scenario{suffix}"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+#: Each text is JSON, so YAML too: read from both kinds of file. The YAML
+#: error names line 1; a JSON error names no line.
+WRONG_KINDS = [
+    ('{"policy": []}', "policy: must be a mapping, not a list"),
+    ('{"policy": 0}', "policy: must be a mapping, not a number"),
+    ('{"policy": false}', "policy: must be a mapping, not a boolean"),
+    ('{"backend": {}}', "backend: must be a list of entries, not a mapping"),
+    ('{"backend": ""}', "backend: must be a list of entries, not a string"),
+    ('{"history": ""}', "history: must be a list of message ids, not a string"),
+    ('{"history": 0}', "history: must be a list of message ids, not a number"),
+    ('{"profile": false}', "profile: must be a mapping, not a boolean"),
+    ('{"profile": []}', "profile: must be a mapping, not a list"),
+]
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+@pytest.mark.parametrize(("text", "says"), WRONG_KINDS)
+def test_an_empty_or_falsy_value_of_the_wrong_kind_is_refused(
+    text: str,
+    says: str,
+    suffix: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``policy: []`` or ``history: ""`` is no omitted field: the wrong kind
+    of value is refused even when it is empty or false."""
+    path = _write(tmp_path, suffix, text)
+
+    line = ":1" if suffix == ".yaml" else ""
+    assert _simulate_refuses(path, capsys) == f"{line}: {says}"
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_a_null_field_means_the_default(suffix: str, tmp_path: Path) -> None:
+    """The contract is silent on null: it stays the same as an omitted field."""
+    nulls = '{"policy": null, "history": null, "profile": null, "backend": null}'
+
+    scenario = load_scenario(_write(tmp_path, suffix, nulls))
+
+    omitted = load_scenario(_write(tmp_path, f"-omitted{suffix}", "{}"))
+    assert (scenario.policy, scenario.history) == (omitted.policy, omitted.history)
+    assert (scenario.profile, scenario.backend) == (omitted.profile, omitted.backend)
+
+
 # -- trace files -----------------------------------------------------------------
 
 
