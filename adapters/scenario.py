@@ -93,7 +93,7 @@ class _Located(dict[Any, Any]):
 
 
 class _LocatingLoader(yaml.SafeLoader):
-    """Safe YAML that remembers lines and refuses aliases.
+    """Safe YAML that remembers lines and refuses aliases and duplicate keys.
 
     An alias (``*name``) shares a node; nested aliases expand exponentially
     when a body is serialised (the "billion laughs"), so scenario files may
@@ -112,22 +112,36 @@ class _LocatingLoader(yaml.SafeLoader):
 
 
 def _construct_located(loader: _LocatingLoader, node: yaml.MappingNode) -> _Located:
+    # A merge (<<) puts the merged pairs first; the mapping's own keys, last,
+    # override them, while one of its own keys given twice is a mistake
+    # PyYAML would silently resolve by keeping the last.
+    own = sum(key.tag != "tag:yaml.org,2002:merge" for key, _ in node.value)
     loader.flatten_mapping(node)
+    merged = len(node.value) - own
     result = _Located()
     result.line = node.start_mark.line + 1
     result.key_lines = {}
-    for key_node, value_node in node.value:
+    own_keys: set[Any] = set()
+    for index, (key_node, value_node) in enumerate(node.value):
         key = loader.construct_object(key_node, deep=True)
+        line = key_node.start_mark.line + 1
         try:
             hash(key)
         except TypeError:
             raise ScenarioError(
-                loader.name,
-                "a mapping key must be a plain value",
-                key_node.start_mark.line + 1,
+                loader.name, "a mapping key must be a plain value", line
             ) from None
+        if index >= merged:
+            if key in own_keys:
+                first = result.key_lines[key]
+                raise ScenarioError(
+                    loader.name,
+                    f"duplicate key {key!r} (first on line {first})",
+                    line,
+                )
+            own_keys.add(key)
         result[key] = loader.construct_object(value_node, deep=True)
-        result.key_lines[key] = key_node.start_mark.line + 1
+        result.key_lines[key] = line
     return result
 
 
@@ -181,7 +195,11 @@ def _parse_document(path: Path, name: str) -> Any:
         raise ScenarioError(name, f"cannot be read ({exc.strerror})") from None
     if path.suffix.lower() == ".json":
         try:
-            return json.loads(text, parse_constant=_refuse_json_constant)
+            return json.loads(
+                text,
+                parse_constant=_refuse_json_constant,
+                object_pairs_hook=_refuse_duplicates,
+            )
         except json.JSONDecodeError as exc:
             raise ScenarioError(name, f"invalid JSON: {exc.msg}", exc.lineno) from None
         except ValueError as exc:
@@ -208,6 +226,16 @@ def _parse_document(path: Path, name: str) -> Any:
 
 def _refuse_json_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
+
+
+def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refused when a key comes twice (json keeps the last)."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
 
 
 # -- checking ----------------------------------------------------------------
@@ -392,11 +420,19 @@ def _entry(
     error = None
     if "body" in data:
         try:
-            body = json.dumps(data["body"], allow_nan=False).encode()
+            text = json.dumps(data["body"], allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise reader.fail(
                 f"{where}.body", f"is not JSON-serialisable ({exc})", data, "body"
             ) from None
+        try:
+            # Distinct YAML keys may be written as one JSON key (1 and "1").
+            json.loads(text, object_pairs_hook=_refuse_duplicates)
+        except ValueError as exc:
+            raise reader.fail(
+                f"{where}.body", f"{exc} once written as JSON", data, "body"
+            ) from None
+        body = text.encode()
     elif "raw" in data:
         if not isinstance(data["raw"], str):
             raise reader.fail(

@@ -287,6 +287,65 @@ def test_a_null_field_means_the_default(suffix: str, tmp_path: Path) -> None:
     assert (scenario.profile, scenario.backend) == (omitted.profile, omitted.backend)
 
 
+DUPLICATES = [
+    (
+        "policy: {timeout: 5}\npolicy: {timeout: 6}\n",
+        ":2: duplicate key 'policy' (first on line 1)",
+    ),
+    (
+        "policy: {timeout: 5, timeout: 6}\n",
+        ":1: duplicate key 'timeout' (first on line 1)",
+    ),
+    (
+        "backend:\n  - at: 0\n    body:\n      status: complete\n"
+        "      status: generating\n",
+        ":5: duplicate key 'status' (first on line 4)",
+    ),
+    (
+        # distinct YAML keys that JSON would write as the same "1"
+        "backend:\n  - at: 0\n    body: {1: a, '1': b}\n",
+        ":3: backend[0].body: duplicate key '1' once written as JSON",
+    ),
+    ('{"name": "a", "name": "b"}', ": invalid JSON: duplicate key 'name'"),
+    (
+        '{"backend": [{"at": 0, "body": {"status": "a", "status": "b"}}]}',
+        ": invalid JSON: duplicate key 'status'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "says"), DUPLICATES)
+def test_a_key_given_twice_is_refused(
+    text: str, says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """YAML and JSON parsers keep the last of two equal keys; a scenario
+    refuses them, at the top, in a policy and in a backend body."""
+    path = _write(tmp_path, ".json" if text.startswith("{") else ".yaml", text)
+
+    assert _simulate_refuses(path, capsys) == says
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_a_raw_body_keeps_its_duplicate_keys(suffix: str, tmp_path: Path) -> None:
+    """A raw body is the server's bytes: what they hold is the engine's business."""
+    raw = '{"status": "generating", "status": "complete"}'
+    text = json.dumps({"backend": [{"at": 0, "raw": raw}]})
+
+    scenario = load_scenario(_write(tmp_path, suffix, text))
+
+    assert scenario.backend[0].body == raw.encode()
+
+
+def test_a_merge_key_may_still_be_overridden(tmp_path: Path) -> None:
+    """``<<`` merges a mapping whose keys the mapping's own keys override:
+    that is YAML's meaning, not a duplicate."""
+    text = "policy: {<<: {timeout: 5, stall_after: 2}, timeout: 6}\n"
+
+    scenario = load_scenario(_write(tmp_path, ".yaml", text))
+
+    assert (scenario.policy.timeout, scenario.policy.stall_after) == (6, 2)
+
+
 # -- trace files -----------------------------------------------------------------
 
 
