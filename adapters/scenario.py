@@ -17,7 +17,7 @@ from typing import Any, Final
 import attrs
 import yaml
 
-from pollwise.engine.answers import FailureKind
+from pollwise.engine.answers import FailureKind, canonical
 from pollwise.engine.errors import PolicyError, ProfileError, ScenarioError
 from pollwise.engine.hints import parse_http_date
 from pollwise.engine.policy import Policy
@@ -361,6 +361,21 @@ _EXPECT: Final = frozenset(
 _OUTCOMES: Final = frozenset({"done", "failed", "timed_out", "stalled", "cancelled"})
 
 
+def _ids(
+    reader: _Reader, items: list[Any], where: str, node: Any, key: Any
+) -> tuple[Any, ...]:
+    """Message ids, each a JSON value: the engine tells ids apart by their
+    canonical JSON text, which has no NaN, bytes, dates or sets."""
+    for i, item in enumerate(items):
+        try:
+            canonical(item)
+        except (TypeError, ValueError) as exc:
+            raise reader.fail(
+                f"{where}[{i}]", f"is not a JSON value ({exc})", node, key
+            ) from None
+    return tuple(items)
+
+
 def _headers(
     reader: _Reader, value: Any, where: str, node: Any, key: Any
 ) -> tuple[tuple[str, str], ...]:
@@ -514,7 +529,9 @@ def _expectations(reader: _Reader, value: Any, parent: Any) -> Expectations:
                 data,
                 "messages",
             )
-        fields["messages"] = tuple(data["messages"])
+        fields["messages"] = _ids(
+            reader, data["messages"], "expect.messages", data, "messages"
+        )
     return Expectations(**fields)
 
 
@@ -552,14 +569,15 @@ def scenario_from_mapping(
         raise reader.fail(
             "profile", str(exc), node, exc.field if node is profile_data else "profile"
         ) from None
-    history = _given(data, "history", [])
-    if not isinstance(history, list):
+    history_data = _given(data, "history", [])
+    if not isinstance(history_data, list):
         raise reader.fail(
             "history",
-            f"must be a list of message ids, not {_kind(history)}",
+            f"must be a list of message ids, not {_kind(history_data)}",
             data,
             "history",
         )
+    history = _ids(reader, history_data, "history", data, "history")
     cancel_at = None
     if data.get("cancel_at") is not None:
         cancel_at = reader.number(
@@ -597,7 +615,7 @@ def scenario_from_mapping(
         path=path,
         policy=policy,
         profile=profile,
-        history=tuple(history),
+        history=history,
         cancel_at=cancel_at,
         trigger=trigger,
         wall_clock=wall_clock,

@@ -22,7 +22,7 @@ from livekit import raw_server, read_request
 
 from pollwise.adapters.cli import main
 from pollwise.adapters.profile_file import load_profile
-from pollwise.adapters.scenario import load_scenario
+from pollwise.adapters.scenario import load_scenario, scenario_from_mapping
 from pollwise.engine.errors import ScenarioError
 
 NOWHERE = "http://127.0.0.1:9/"
@@ -344,6 +344,37 @@ def test_a_merge_key_may_still_be_overridden(tmp_path: Path) -> None:
     scenario = load_scenario(_write(tmp_path, ".yaml", text))
 
     assert (scenario.policy.timeout, scenario.policy.stall_after) == (6, 2)
+
+
+NOT_JSON = "is not a JSON value (Object of type"
+NOT_JSON_VALUES = [
+    ("history: [.nan]", ":1: history[0]: is not a JSON value (Out of range float"),
+    ("history: [1, .inf]", ":1: history[1]: is not a JSON value (Out of range float"),
+    ("history: [!!binary aGVsbG8=]", f":1: history[0]: {NOT_JSON} bytes"),
+    ("history: [2020-01-01]", f":1: history[0]: {NOT_JSON} date"),
+    ("history: [!!set {a: null}]", f":1: history[0]: {NOT_JSON} set"),
+    ("history: [{a: [2020-01-01]}]", f":1: history[0]: {NOT_JSON} date"),
+    ("expect: {messages: [2020-01-01]}", f":1: expect.messages[0]: {NOT_JSON} date"),
+    ("expect: {messages: [a, .nan]}", ":1: expect.messages[1]: is not a JSON value"),
+    ('{"history": [1e400]}', ": history[0]: is not a JSON value (Out of range float"),
+    ('{"expect": {"messages": [-1e400]}}', ": expect.messages[0]: is not a JSON"),
+]
+
+
+@pytest.mark.parametrize(("text", "says"), NOT_JSON_VALUES)
+def test_a_message_id_that_is_not_a_json_value_is_refused(
+    text: str, says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """History and expected ids are JSON values, as a server's ids are: no
+    NaN or infinity (1e400 in JSON), bytes, dates or sets."""
+    path = _write(tmp_path, ".json" if text.startswith("{") else ".yaml", text)
+
+    assert _simulate_refuses(path, capsys).startswith(says)
+
+
+def test_an_id_too_long_to_print_is_refused_through_the_python_api() -> None:
+    with pytest.raises(ScenarioError, match=r"^<memory>: history\[0\]: is not a JSON"):
+        scenario_from_mapping({"history": [10**5000]})
 
 
 # -- trace files -----------------------------------------------------------------
