@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
@@ -145,10 +146,29 @@ def _construct_located(loader: _LocatingLoader, node: yaml.MappingNode) -> _Loca
     return result
 
 
+def _too_long() -> str:
+    return f"integer too long (over {sys.get_int_max_str_digits()} digits)"
+
+
+def _construct_int(loader: _LocatingLoader, node: yaml.ScalarNode) -> int:
+    # Python reads and prints ints of at most sys.get_int_max_str_digits()
+    # digits: a longer one (or a hexadecimal one as large) could never be
+    # shown in a message or compared as an id.
+    try:
+        value = loader.construct_yaml_int(node)
+        str(value)
+    except ValueError:
+        raise ScenarioError(
+            loader.name, _too_long(), node.start_mark.line + 1
+        ) from None
+    return value
+
+
 _LocatingLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
     _construct_located,
 )
+_LocatingLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 #: The most values a scenario file may hold once YAML aliases are expanded
@@ -198,6 +218,7 @@ def _parse_document(path: Path, name: str) -> Any:
             return json.loads(
                 text,
                 parse_constant=_refuse_json_constant,
+                parse_int=_json_int,
                 object_pairs_hook=_refuse_duplicates,
             )
         except json.JSONDecodeError as exc:
@@ -226,6 +247,13 @@ def _parse_document(path: Path, name: str) -> Any:
 
 def _refuse_json_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
+
+
+def _json_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(_too_long()) from None
 
 
 def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -288,11 +316,20 @@ class _Reader:
     ) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(where, f"must be a number, not {_kind(value)}", node, key)
-        if not math.isfinite(value):
+        try:
+            number = float(value)
+        except OverflowError:
+            raise self.fail(
+                where,
+                "must be a finite number, not an integer too large for a float",
+                node,
+                key,
+            ) from None
+        if not math.isfinite(number):
             raise self.fail(where, "must be a finite number", node, key)
-        if minimum is not None and value < minimum:
+        if minimum is not None and number < minimum:
             raise self.fail(where, f"must be >= {minimum:g}, got {value!r}", node, key)
-        return float(value)
+        return number
 
     def whole(self, value: Any, where: str, node: Any, key: Any) -> int:
         number = self.number(value, where, node, key, minimum=0)

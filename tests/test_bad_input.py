@@ -377,6 +377,105 @@ def test_an_id_too_long_to_print_is_refused_through_the_python_api() -> None:
         scenario_from_mapping({"history": [10**5000]})
 
 
+BIG = str(10**400)
+TOO_LARGE = "must be a finite number, not an integer too large for a float"
+HUGE_NUMBERS = [
+    (f'{{"backend": [{{"at": {BIG}}}]}}', f"backend[0].at: {TOO_LARGE}"),
+    (
+        f'{{"backend": [{{"at": 0, "latency": {BIG}}}]}}',
+        f"backend[0].latency: {TOO_LARGE}",
+    ),
+    (
+        f'{{"backend": [{{"at": 0, "http_status": {BIG}}}]}}',
+        f"backend[0].http_status: {TOO_LARGE}",
+    ),
+    (f'{{"trigger": {{"latency": {BIG}}}}}', f"trigger.latency: {TOO_LARGE}"),
+    (f'{{"cancel_at": {BIG}}}', f"cancel_at: {TOO_LARGE}"),
+    (f'{{"expect": {{"max_requests": {BIG}}}}}', f"expect.max_requests: {TOO_LARGE}"),
+    (f'{{"expect": {{"min_requests": {BIG}}}}}', f"expect.min_requests: {TOO_LARGE}"),
+    (f'{{"expect": {{"ended_by": -{BIG}}}}}', f"expect.ended_by: {TOO_LARGE}"),
+    (f'{{"expect": {{"max_wait": {BIG}}}}}', f"expect.max_wait: {TOO_LARGE}"),
+    (
+        f'{{"expect": {{"request_times": [1, {BIG}]}}}}',
+        f"expect.request_times[1]: {TOO_LARGE}",
+    ),
+    *[
+        (
+            f'{{"policy": {{"{name}": {BIG}}}}}',
+            f"policy: policy field {name!r}: must be {finite} "
+            "(got an integer of 401 digits)",
+        )
+        for name, finite in [
+            ("timeout", "finite"),
+            ("stall_after", "finite"),
+            ("initial_delay", "finite"),
+            ("multiplier", "a finite number"),
+        ]
+    ],
+    # True is an int to Python, never a number in a scenario
+    ('{"backend": [{"at": true}]}', "backend[0].at: must be a number, not a boolean"),
+    ('{"cancel_at": false}', "cancel_at: must be a number, not a boolean"),
+    (
+        '{"expect": {"max_requests": true}}',
+        "expect.max_requests: must be a number, not a boolean",
+    ),
+    (
+        '{"policy": {"timeout": true}}',
+        "policy: policy field 'timeout': must be a number of seconds (got True)",
+    ),
+]
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+@pytest.mark.parametrize(("text", "says"), HUGE_NUMBERS)
+def test_a_number_no_float_holds_is_refused(
+    text: str,
+    says: str,
+    suffix: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """10**400 is a finite whole number, but it overflows every computation
+    with a time: refused, naming the field, as a boolean is."""
+    path = _write(tmp_path, suffix, text)
+
+    line = ":1" if suffix == ".yaml" else ""
+    assert _simulate_refuses(path, capsys) == f"{line}: {says}"
+
+
+LIMIT = sys.get_int_max_str_digits()
+TOO_LONG = f"integer too long (over {LIMIT} digits)"
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "says"),
+    [
+        ("long.yaml", f"name: x\nhistory: [{'1' * (LIMIT + 1)}]\n", f":2: {TOO_LONG}"),
+        ("hex.yaml", f"history: [0x{'f' * LIMIT}]\n", f":1: {TOO_LONG}"),
+        ("seed.yaml", f"policy: {{seed: 0b{'1' * 4 * LIMIT}}}\n", f":1: {TOO_LONG}"),
+        (
+            "long.json",
+            f'{{"history": [{"1" * (LIMIT + 1)}]}}',
+            f": invalid JSON: {TOO_LONG}",
+        ),
+    ],
+)
+def test_an_integer_too_long_to_read_is_refused(
+    name: str,
+    text: str,
+    says: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Python reads and prints ints of at most sys.get_int_max_str_digits()
+    digits (4300 by default); a longer one, or a hexadecimal one as large, is
+    refused where it is written, never with a traceback."""
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+
+    assert _simulate_refuses(path, capsys) == says
+
+
 # -- trace files -----------------------------------------------------------------
 
 
