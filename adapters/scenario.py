@@ -499,14 +499,14 @@ def _entry(
             kind.value: kind
             for kind in (FailureKind.CONNECT, FailureKind.TIMEOUT, FailureKind.RESET)
         }
-        if data["error"] not in names:
+        error = names.get(data["error"]) if isinstance(data["error"], str) else None
+        if error is None:
             raise reader.fail(
                 f"{where}.error",
                 f"must be connect, timeout or reset, got {data['error']!r}",
                 data,
                 "error",
             )
-        error = names[data["error"]]
     latency = 0.0
     if "latency" in data:
         latency = reader.number(
@@ -530,15 +530,15 @@ def _expectations(reader: _Reader, value: Any, parent: Any) -> Expectations:
     data = reader.mapping(value, "expect", _EXPECT, parent, "expect")
     fields: dict[str, Any] = {}
     if "outcome" in data:
-        if data["outcome"] not in _OUTCOMES:
+        outcome = data["outcome"]
+        if not isinstance(outcome, str) or outcome not in _OUTCOMES:
             raise reader.fail(
                 "expect.outcome",
-                f"must be one of {', '.join(sorted(_OUTCOMES))}, "
-                f"got {data['outcome']!r}",
+                f"must be one of {', '.join(sorted(_OUTCOMES))}, got {outcome!r}",
                 data,
                 "outcome",
             )
-        fields["outcome"] = data["outcome"]
+        fields["outcome"] = outcome
     for name in ("ended_by", "ended_after", "max_wait"):
         if data.get(name) is not None:
             fields[name] = reader.number(data[name], f"expect.{name}", data, name)

@@ -476,6 +476,39 @@ def test_an_integer_too_long_to_read_is_refused(
     assert _simulate_refuses(path, capsys) == says
 
 
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (
+            '{"expect": {"outcome": []}}',
+            "expect.outcome: must be one of cancelled, done, failed, stalled, "
+            "timed_out, got []",
+        ),
+        (
+            '{"backend": [{"at": 0, "error": {}}]}',
+            "backend[0].error: must be connect, timeout or reset, got {}",
+        ),
+        (
+            '{"trigger": {"error": ["reset"]}}',
+            "trigger.error: must be connect, timeout or reset, got ['reset']",
+        ),
+    ],
+)
+def test_a_list_or_mapping_where_a_name_is_wanted_is_refused(
+    text: str,
+    says: str,
+    suffix: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A list cannot be looked up among the names (TypeError: unhashable)."""
+    path = _write(tmp_path, suffix, text)
+
+    line = ":1" if suffix == ".yaml" else ""
+    assert _simulate_refuses(path, capsys) == f"{line}: {says}"
+
+
 # -- trace files -----------------------------------------------------------------
 
 
