@@ -427,12 +427,27 @@ def _headers(
         )
     result = []
     for name, item in value.items():
-        if isinstance(item, bool) or not isinstance(item, str | int | float):
+        if not isinstance(name, str):
             raise reader.fail(
-                f"{where}.{name}", f"must be a string, not {_kind(item)}", value, name
+                where, f"a header name must be a string, not {_kind(name)}", value, name
             )
-        result.append((str(name), item if isinstance(item, str) else json.dumps(item)))
+        result.append((name, _text(reader, item, f"{where}.{name}", value, name)))
     return tuple(result)
+
+
+def _text(reader: _Reader, value: Any, where: str, node: Any, key: Any) -> str:
+    """A string, or a number as JSON writes it (``Retry-After: 3``); never a
+    NaN or an infinity, which would be the text 'NaN' or 'Infinity'."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise reader.fail(where, f"must be a string, not {_kind(value)}", node, key)
+    try:
+        return json.dumps(value, allow_nan=False)
+    except ValueError:
+        raise reader.fail(
+            where, "must be a string or a finite number", node, key
+        ) from None
 
 
 def _entry(
@@ -582,9 +597,7 @@ def scenario_from_mapping(
     """
     reader = _Reader(path)
     data = reader.mapping(document, "scenario", _TOP)
-    name = data.get("name", default_name)
-    if not isinstance(name, str | int | float) or isinstance(name, bool):
-        raise reader.fail("name", f"must be a string, not {_kind(name)}", data, "name")
+    name = _text(reader, data.get("name", default_name), "name", data, "name")
     policy_data = _given(data, "policy", {})
     if not isinstance(policy_data, Mapping):
         raise reader.fail(
@@ -648,7 +661,7 @@ def scenario_from_mapping(
         for i, item in enumerate(backend_data)
     )
     return Scenario(
-        name=str(name),
+        name=name,
         path=path,
         policy=policy,
         profile=profile,

@@ -509,6 +509,49 @@ def test_a_list_or_mapping_where_a_name_is_wanted_is_refused(
     assert _simulate_refuses(path, capsys) == f"{line}: {says}"
 
 
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (
+            "backend: [{at: 0, headers: {Retry-After: .inf}}]",
+            ":1: backend[0].headers.Retry-After: must be a string or a finite number",
+        ),
+        (
+            "trigger: {headers: {Retry-After: .nan}}",
+            ":1: trigger.headers.Retry-After: must be a string or a finite number",
+        ),
+        (
+            "backend: [{at: 0, headers: {null: '3'}}]",
+            ":1: backend[0].headers: a header name must be a string, not null",
+        ),
+        (
+            "backend: [{at: 0, headers: {1: '3'}}]",
+            ":1: backend[0].headers: a header name must be a string, not a number",
+        ),
+        ("name: .nan", ":1: name: must be a string or a finite number"),
+        ('{"name": -1e400}', ": name: must be a string or a finite number"),
+    ],
+)
+def test_a_header_or_name_that_is_no_text_is_refused(
+    text: str, says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A number may stand for its text (``Retry-After: 3``), but NaN, an
+    infinity or a null header name would be sent as 'NaN', 'Infinity' and
+    'None'."""
+    path = _write(tmp_path, ".json" if text.startswith("{") else ".yaml", text)
+
+    assert _simulate_refuses(path, capsys) == says
+
+
+def test_a_number_stands_for_its_text_in_a_header_and_a_name(tmp_path: Path) -> None:
+    text = "name: 42\nbackend: [{at: 0, headers: {Retry-After: 3, X-Ratio: 1.5}}]\n"
+
+    scenario = load_scenario(_write(tmp_path, ".yaml", text))
+
+    assert scenario.name == "42"
+    assert scenario.backend[0].headers == (("Retry-After", "3"), ("X-Ratio", "1.5"))
+
+
 # -- trace files -----------------------------------------------------------------
 
 
