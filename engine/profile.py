@@ -81,7 +81,8 @@ def _function_names(node: Any) -> set[str]:
 
 
 def _statuses(field: str, values: Iterable[object]) -> tuple[str, ...]:
-    if isinstance(values, str) or not isinstance(values, Iterable):
+    # A mapping iterates over its keys: never what a list of statuses meant.
+    if isinstance(values, str | Mapping) or not isinstance(values, Iterable):
         raise ProfileError(field, values, "must be a list of status values")
     result = []
     for value in values:

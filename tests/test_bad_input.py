@@ -552,6 +552,18 @@ def test_a_number_stands_for_its_text_in_a_header_and_a_name(tmp_path: Path) -> 
     assert scenario.backend[0].headers == (("Retry-After", "3"), ("X-Ratio", "1.5"))
 
 
+def test_a_mapping_as_a_status_list_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``done: {ready: 1}`` used to be read as its keys, ["ready"]."""
+    path = _write(tmp_path, ".yaml", "profile:\n  done: {ready: 1}\n")
+
+    assert _simulate_refuses(path, capsys) == (
+        ":2: profile: profile field 'done': must be a list of status values "
+        "(got {'ready': 1})"
+    )
+
+
 # -- trace files -----------------------------------------------------------------
 
 

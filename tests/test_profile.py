@@ -142,10 +142,16 @@ def test_an_empty_custom_list_replaces_too() -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("done", "ready"), ("failed", 5), ("running", ["ok", 3])],
+    [
+        ("done", "ready"),
+        ("failed", 5),
+        ("running", ["ok", 3]),
+        ("done", {"ready": None}),
+    ],
 )
 def test_a_status_list_must_be_a_list_of_strings(field: str, value: Any) -> None:
-    """A bare string or a non-string value is refused at build."""
+    """A bare string, a mapping (its keys are no list) or a non-string value
+    is refused at build."""
     with pytest.raises(ProfileError) as caught:
         Profile(**{field: value})
 
