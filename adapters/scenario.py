@@ -1,9 +1,12 @@
 """Scenario files: a policy, a scripted backend and expectations, from YAML or JSON.
 
 The format is the behaviour contract's (see the README). Reading is strict:
-an unknown key, a value of the wrong type or an impossible time is refused
-with a :class:`~pollwise.engine.errors.ScenarioError` that names the file,
-the line where it is known, and the problem.
+an unknown key, a key given twice, a value of the wrong type (even an empty
+or false one: only an omitted key or null means the default), a number no
+float holds or an impossible time is refused with a
+:class:`~pollwise.engine.errors.ScenarioError` that names the file, the line
+where it is known, and the problem. Message ids and bodies must be JSON
+values; a ``raw`` body is the server's bytes and is never looked into.
 """
 
 from __future__ import annotations
