@@ -349,15 +349,12 @@ def test_a_merge_key_may_still_be_overridden(tmp_path: Path) -> None:
 NOT_JSON = "is not a JSON value (Object of type"
 NOT_JSON_VALUES = [
     ("history: [.nan]", ":1: history[0]: is not a JSON value (Out of range float"),
-    ("history: [1, .inf]", ":1: history[1]: is not a JSON value (Out of range float"),
     ("history: [!!binary aGVsbG8=]", f":1: history[0]: {NOT_JSON} bytes"),
     ("history: [2020-01-01]", f":1: history[0]: {NOT_JSON} date"),
     ("history: [!!set {a: null}]", f":1: history[0]: {NOT_JSON} set"),
     ("history: [{a: [2020-01-01]}]", f":1: history[0]: {NOT_JSON} date"),
     ("expect: {messages: [2020-01-01]}", f":1: expect.messages[0]: {NOT_JSON} date"),
     ("expect: {messages: [a, .nan]}", ":1: expect.messages[1]: is not a JSON value"),
-    ('{"history": [1e400]}', ": history[0]: is not a JSON value (Out of range float"),
-    ('{"expect": {"messages": [-1e400]}}', ": expect.messages[0]: is not a JSON"),
 ]
 
 
@@ -668,3 +665,17 @@ def test_the_cli_process_itself_never_shows_a_traceback(tmp_path: Path) -> None:
         # simulate and replay name the file itself; the others say "error".
         file_first = argv[0] in ("simulate", "replay")
         _assert_one_clear_line(done.stderr, str(deep) if file_first else "error")
+
+
+def test_an_id_beyond_a_doubles_range_is_a_json_value(tmp_path: Path) -> None:
+    """``1e400`` is valid JSON; it reads as infinity, which the engine keys
+    as one id (see tests/test_answers.py), so a scenario may name it in its
+    history and its expectations."""
+    path = tmp_path / "huge.json"
+    path.write_text(
+        '{"history": [1e400], "backend": [{"at": 0, "raw": '
+        '"{\\"status\\": \\"complete\\", \\"messages\\": '
+        '[{\\"id\\": 1e400}, {\\"id\\": -1e400}]}"}], '
+        '"expect": {"outcome": "done", "messages": [-1e400]}}'
+    )
+    assert main(["simulate", str(path)]) == 0
