@@ -33,6 +33,7 @@ __all__ = [
     "Expectations",
     "Scenario",
     "load_scenario",
+    "read_document",
     "scenario_from_mapping",
 ]
 
@@ -197,21 +198,25 @@ def _check_size(name: str, document: Any) -> Any:
     return document
 
 
-def _read_document(path: Path) -> Any:
+def read_document(path: Path, what: str = "scenario") -> Any:
+    """The YAML (or, for ``.json``, JSON) document in ``path``, read as the
+    scenario reader reads: a key given twice, an alias bomb, an integer too
+    long to read or a value nested too deeply is a :class:`ScenarioError`
+    that names the file (and the line where known), never a traceback."""
     name = str(path)
     try:
-        return _check_size(name, _parse_document(path, name))
+        return _check_size(name, _parse_document(path, name, what))
     except RecursionError:
-        raise ScenarioError(name, "nested too deeply to be a scenario") from None
+        raise ScenarioError(name, f"nested too deeply to be a {what}") from None
 
 
-def _parse_document(path: Path, name: str) -> Any:
+def _parse_document(path: Path, name: str, what: str) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ScenarioError(name, "no such file") from None
     except IsADirectoryError:
-        raise ScenarioError(name, "is a directory, not a scenario file") from None
+        raise ScenarioError(name, f"is a directory, not a {what} file") from None
     except UnicodeDecodeError as exc:
         raise ScenarioError(name, f"not UTF-8 text ({exc.reason})") from None
     except OSError as exc:
@@ -685,7 +690,7 @@ def load_scenario(path: str | Path) -> Scenario:
     """
     path = Path(path)
     try:
-        document = _read_document(path)
+        document = read_document(path)
         return scenario_from_mapping(document, str(path), default_name=path.stem)
     except RecursionError:
         raise ScenarioError(str(path), "nested too deeply") from None

@@ -58,7 +58,7 @@ def _assert_one_clear_line(err: str, *words: str) -> None:
         (["watch", NOWHERE, "--trigger-url", "ftp://x/"], ["trigger_url"]),
         (["watch", NOWHERE, "--header", ": value"], ["Name: value"]),
         (["watch", NOWHERE, "--header", "Bad Name: v"], ["Name: value"]),
-        (["watch", NOWHERE, "--profile", "."], [".: cannot be read"]),
+        (["watch", NOWHERE, "--profile", "."], [".: is a directory"]),
         (["serve", "--pace", "-1"], ["pace"]),
         (["serve", "--count", "99999999"], ["count", "10000"]),
         (["demo", "--count", "-1"], ["count"]),
@@ -679,3 +679,23 @@ def test_an_id_beyond_a_doubles_range_is_a_json_value(tmp_path: Path) -> None:
         '"expect": {"outcome": "done", "messages": [-1e400]}}'
     )
     assert main(["simulate", str(path)]) == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("status_path: a\nstatus_path: b\n", ":2: duplicate key 'status_path'"),
+        ("id_path: x\nx: " + "9" * 4400 + "\n", ":2: integer too long"),
+    ],
+)
+def test_a_profile_file_is_read_as_strictly_as_a_scenario(
+    text: str, says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A key given twice kept the last one silently, and an integer of over
+    4300 digits raised a traceback: profile files used a plain safe_load."""
+    profile = tmp_path / "api.yaml"
+    profile.write_text(text, encoding="utf-8")
+    with pytest.raises(ScenarioError, match=says):
+        load_profile(profile)
+    assert main(["watch", NOWHERE, "--profile", str(profile)]) == 2
+    _assert_one_clear_line(capsys.readouterr().err, str(profile), says)
