@@ -210,16 +210,15 @@ def _parse_json(body: bytes) -> tuple[bool, Any]:
         # The same as decoding "utf-8-sig", at a fraction of its cost.
         bom = codecs.BOM_UTF8
         text = (body[len(bom) :] if body.startswith(bom) else body).decode("utf-8")
-    except UnicodeDecodeError:
+        return True, _DECODER.decode(text)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return False, None
-    for decoder in (_DECODER, _LONG_INT_DECODER):
-        try:
-            return True, decoder.decode(text)
-        except RecursionError:
-            return False, None
-        except ValueError:
-            continue
-    return False, None
+    except ValueError:
+        pass  # a refused constant, or an integer over int()'s digit limit
+    try:
+        return True, _LONG_INT_DECODER.decode(text)
+    except (ValueError, RecursionError):
+        return False, None
 
 
 def _find(profile: Profile, which: str, document: object) -> Any:
