@@ -7,10 +7,13 @@ and the README bullet together.
 from __future__ import annotations
 
 import functools
+import io
+import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,7 @@ from bench.suite import adaptive_saving, holdout_strategies, run_kind
 from bench.workloads import HOLDOUT_SEED_BASE, SEEDS_PER_KIND
 from pollwise.adapters.clocks import SystemClock
 from pollwise.adapters.httpx_api import Endpoint, HttpConversationApi
+from pollwise.adapters.watch import WatchOptions, watch
 from pollwise.engine import Policy, Reply, Response, Session, run_sync
 
 
@@ -214,3 +218,52 @@ def test_the_adaptive_mode_saves_requests_where_the_bench_says_it_does() -> None
             assert _adaptive_saving(kind, holdout) >= 0.0, (kind, holdout)
         for kind in ("steady", "no-status", "stall"):
             assert _adaptive_saving(kind, holdout) > 0.10, (kind, holdout)
+
+
+class _JobWithAnOldMessageWithoutId(BaseHTTPRequestHandler):
+    """Before the trigger the conversation holds one message without an id;
+    after it, that message stays first and m1 follows, then complete."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+    def _json(self, status: int, document: object) -> None:
+        body = json.dumps(document).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        self.server.triggered = True  # type: ignore[attr-defined]
+        self._json(202, {})
+
+    def do_GET(self) -> None:
+        old = {"content": "old, without an id"}
+        if not getattr(self.server, "triggered", False):
+            self._json(200, {"status": "idle", "messages": [old]})
+        else:
+            self._json(200, {"status": "complete", "messages": [old, {"id": "m1"}]})
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="watch passes the session the ids of the messages it saw before the "
+    "trigger; a message without an id has only its position, which a session's "
+    "history (and a trace's) cannot hold, so it is delivered as new",
+)
+def test_watch_never_delivers_a_message_without_id_from_before_the_trigger() -> None:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _JobWithAnOldMessageWithoutId)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{httpd.server_address[1]}"
+        endpoint = Endpoint(poll_url=f"{base}/poll", trigger_url=f"{base}/trigger")
+        options = WatchOptions(policy=Policy(initial_delay=0.01), output="json")
+        view = watch(endpoint, options, stdout=io.StringIO())
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+    assert [m.label for m in view.messages] == ["m1"]
