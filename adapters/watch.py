@@ -162,8 +162,16 @@ async def _follow(
                     lambda: contextlib.nullcontext(port),
                     trigger=options.trigger,
                 )
-                async for update in updates:
-                    renderer.show(update)
+                try:
+                    async for update in updates:
+                        renderer.show(update)
+                except asyncio.CancelledError:
+                    # Ctrl-C: end the session while the renderer still
+                    # listens, so its last events (cancelled, ended) show.
+                    session.cancel()
+                    while (last := updates.get_nowait()) is not None:
+                        renderer.show(last)
+                    raise
 
 
 def watch(

@@ -324,9 +324,13 @@ def test_ctrl_c_in_the_cli_cancels_at_once_and_exits_130(
 
     print(f"\nCtrl-C during a {phase} until exit: {latency * 1000:.1f} ms")
     assert process.returncode == 130
-    summary = json.loads(out.splitlines()[-1])
+    events = [json.loads(line) for line in out.splitlines()]
+    summary = events[-1]
     assert summary["event"] == "summary"
     assert summary["outcome"] == "cancelled"
+    # The end shows as every other end does (they were missing after Ctrl-C).
+    assert [e["event"] for e in events[-3:-1]] == ["state_changed", "ended"]
+    assert events[-3]["target"] == "cancelled"
     assert latency < 2.0
 
 
