@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sys
 from collections.abc import Sequence
 from typing import Final, TextIO
@@ -41,6 +42,8 @@ from .redaction import redact_url
 from .trace_recorder import TraceRecorder
 
 __all__ = ["EXIT_CODES", "WatchOptions", "exit_code", "watch"]
+
+logger = logging.getLogger("pollwise.adapters.watch")
 
 #: Exit code of ``pollwise watch`` for each outcome.
 EXIT_CODES: Final = {
@@ -78,6 +81,11 @@ async def _history(
     reply = await api.fetch(options.policy.request_timeout)
     answer = classify(reply, options.profile, SystemClock().wall_time())
     if not isinstance(answer, Readable):
+        logger.warning(
+            "could not read the conversation before the trigger (%s): every "
+            "message it already holds will be shown as new",
+            answer.reason,
+        )
         return []
     return [m.id for m in answer.messages if m.key[0] == "id"]
 

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from pollwise.adapters.cli import main
+from pollwise.adapters.httpx_api import Endpoint
 from pollwise.adapters.reference_server import ReferenceServer, ServerSettings
+from pollwise.adapters.watch import WatchOptions, watch
+from pollwise.engine import Policy
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--initial-delay", "0.02", "--max-delay", "0.1", "--max-retry-after", "0.05"]
@@ -257,3 +264,47 @@ def test_ctrl_c_cancels_the_session_and_exits_130(server: str) -> None:
     out, _ = process.communicate(timeout=10)
     assert process.returncode == 130
     assert out.splitlines()[-1].startswith("cancelled")
+
+
+class _UnreadableBeforeTheTrigger(BaseHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        return None
+
+    def _answer(self, status: int, body: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        self.server.triggered = True  # type: ignore[attr-defined]
+        self._answer(202, b"{}")
+
+    def do_GET(self) -> None:
+        if getattr(self.server, "triggered", False):
+            self._answer(200, b'{"status": "complete", "messages": [{"id": "a"}]}')
+        else:
+            self._answer(503, b"")
+
+
+def test_watch_warns_when_it_cannot_read_the_conversation_before_the_trigger(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Without that first read, every message already there shows as new; it
+    used to happen silently."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _UnreadableBeforeTheTrigger)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{httpd.server_address[1]}"
+        endpoint = Endpoint(poll_url=f"{base}/c", trigger_url=f"{base}/c/run")
+        options = WatchOptions(policy=Policy(initial_delay=0.01), output="json")
+        with caplog.at_level(logging.WARNING, logger="pollwise.adapters.watch"):
+            view = watch(endpoint, options, stdout=io.StringIO())
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+    assert [m.label for m in view.messages] == ["a"]
+    [record] = caplog.records
+    assert "before the trigger (HTTP 503)" in record.getMessage()
