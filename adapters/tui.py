@@ -79,7 +79,8 @@ class TuiOptions:
         prompt: submitted once the conversation is loaded, as if typed.
         screenshot: save an SVG of the screen to this path once
             ``screenshot_after`` messages of a generation have landed and
-            the next poll is scheduled, then exit.
+            the next poll is scheduled, then exit; or, if the generation
+            ends first (or cannot begin), of that end.
         screenshot_after: see ``screenshot``.
     """
 
@@ -221,10 +222,12 @@ class PollwiseApp(App[int]):
             self._submit(self.options.prompt)
         else:
             self.status.update("ready: type a prompt and press Enter")
+            self._end_screenshot()  # nothing will happen without a prompt
 
     def _problem(self, text: str) -> None:
         self.transcript.add(text, "error")
         self.status.update("not connected")
+        self._end_screenshot()
 
     # -- generations ----------------------------------------------------------
 
@@ -291,6 +294,8 @@ class PollwiseApp(App[int]):
                 # what the user asked for is that generation; follow it.
                 self.transcript.add("the server is still generating: following it")
                 self.call_later(self._start, trigger=False)
+            else:
+                self._end_screenshot()
         elif self._wants_screenshot(update):
             self._freeze()
 
@@ -313,6 +318,12 @@ class PollwiseApp(App[int]):
             and view.state == "backoff"
             and view.statistics.messages >= self.options.screenshot_after
         )
+
+    def _end_screenshot(self) -> None:
+        """A screenshot was asked for, but the generation ended (or never
+        began) before its messages landed: take the picture of that end."""
+        if self.options.screenshot is not None and not self._frozen:
+            self._freeze()
 
     def _freeze(self) -> None:
         self._frozen = True

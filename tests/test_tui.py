@@ -341,3 +341,43 @@ def test_a_screenshot_is_saved_mid_generation(server: str, tmp_path: Path) -> No
     assert svg.startswith("<svg")
     for text in ("you:&#160;Hello?", "assistant&#160;is&#160;typing", "backoff"):
         assert text in svg
+
+
+@pytest.mark.parametrize(
+    ("fault", "shown"),
+    [("503-forever", "failed"), ("redirect", "HTTP&#160;307")],
+)
+def test_a_screenshot_is_saved_of_a_generation_that_ends_before_its_messages(
+    server: str, tmp_path: Path, fault: str, shown: str
+) -> None:
+    """It was taken only once two messages had landed: a generation that
+    failed first (or a conversation answering with a redirect, fatal)
+    left ``--screenshot`` running for ever."""
+    target = tmp_path / "end.svg"
+    options = TuiOptions(
+        policy=FAST, animated=False, prompt="Hello?", screenshot=str(target)
+    )
+    app = PollwiseApp(server, _conversation(server, fault), options)
+
+    async def scenario(app: PollwiseApp, pilot: Pilot[int], seen: Seen) -> None:
+        await seen.until(lambda: bool(seen.screenshots))
+
+    _, seen = _run(app, scenario)
+    assert seen.screenshots == [target]
+    assert app.return_code == 0
+    assert shown in target.read_text(encoding="utf-8")
+
+
+def test_a_screenshot_is_saved_when_the_conversation_cannot_load(
+    tmp_path: Path,
+) -> None:
+    target = tmp_path / "down.svg"
+    options = TuiOptions(policy=FAST, animated=False, screenshot=str(target))
+    app = PollwiseApp("http://127.0.0.1:1", "x", options)
+
+    async def scenario(app: PollwiseApp, pilot: Pilot[int], seen: Seen) -> None:
+        await seen.until(lambda: bool(seen.screenshots))
+
+    _, seen = _run(app, scenario)
+    assert seen.screenshots == [target]
+    assert "cannot&#160;load" in target.read_text(encoding="utf-8")
