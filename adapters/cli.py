@@ -301,6 +301,8 @@ def _run_watch(args: argparse.Namespace) -> int:
             )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if args.no_trigger and args.trigger_url is not None:
+        raise UsageError("--no-trigger and --trigger-url contradict each other")
     trigger = not args.no_trigger and endpoint.trigger_url is not None
     options = WatchOptions(
         policy=policy,

@@ -17,6 +17,7 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Final
 
 import attrs
@@ -68,9 +69,13 @@ def parse_policy_changes(items: Sequence[str], base: Policy) -> Policy:
             raise UsageError(f"--policy wants field=value, got {item!r}")
         changes[name.strip().replace("-", "_")] = _scalar(value)
     try:
-        return Policy.from_mapping({**base.to_mapping(), **changes})
+        policy = Policy.from_mapping({**base.to_mapping(), **changes})
     except PolicyError as exc:
         raise UsageError(str(exc)) from None
+    if "target_latency" in changes and policy.mode != "adaptive":
+        # As watch's --target-latency: read only in the adaptive mode.
+        raise UsageError("target_latency applies only with mode=adaptive")
+    return policy
 
 
 def _add_source_flags(parser: argparse.ArgumentParser) -> None:
@@ -157,6 +162,8 @@ def _open(args: argparse.Namespace) -> Trace:
 
 
 def _run_import(args: argparse.Namespace) -> int:
+    if args.output != "-" and Path(args.output).resolve() == Path(args.file).resolve():
+        raise UsageError("--output is the recording being imported: name another file")
     profile = profile_from_path(args.profile) if args.profile else None
     try:
         result = import_recording(

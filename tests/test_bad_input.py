@@ -26,6 +26,9 @@ from pollwise.adapters.scenario import load_scenario, scenario_from_mapping
 from pollwise.engine.errors import ScenarioError
 
 NOWHERE = "http://127.0.0.1:9/"
+FIXTURE_TRACES = Path(__file__).parent / "fixtures" / "traces"
+RECORDED = str(FIXTURE_TRACES / "reference-session.jsonl")
+HAR = str(FIXTURE_TRACES / "reference-session.har")
 
 
 def _assert_one_clear_line(err: str, *words: str) -> None:
@@ -59,6 +62,28 @@ def _assert_one_clear_line(err: str, *words: str) -> None:
         (["watch", NOWHERE, "--header", ": value"], ["Name: value"]),
         (["watch", NOWHERE, "--header", "Bad Name: v"], ["Name: value"]),
         (["watch", NOWHERE, "--profile", "."], [".: is a directory"]),
+        (
+            ["watch", NOWHERE, "--no-trigger", "--trigger-url", NOWHERE],
+            ["--no-trigger and --trigger-url"],
+        ),
+        (
+            [
+                "replay",
+                RECORDED,
+                "--policy",
+                "target_latency=0.5",
+            ],
+            ["target_latency applies only with mode=adaptive"],
+        ),
+        (
+            [
+                "import",
+                HAR,
+                "-o",
+                HAR,
+            ],
+            ["--output is the recording being imported"],
+        ),
         (["serve", "--pace", "-1"], ["pace"]),
         (["serve", "--count", "99999999"], ["count", "10000"]),
         (["demo", "--count", "-1"], ["count"]),
