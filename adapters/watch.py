@@ -77,8 +77,12 @@ class WatchOptions:
 async def _history(
     api: AsyncHttpConversationApi, options: WatchOptions
 ) -> list[object]:
-    """Ids of the messages that exist before the trigger (never new)."""
-    reply = await api.fetch(options.policy.request_timeout)
+    """Ids of the messages that exist before the trigger (never new).
+
+    This read comes before t = 0, but a user's --timeout bounds the whole
+    run, so it waits no longer than that either."""
+    policy = options.policy
+    reply = await api.fetch(min(policy.request_timeout, policy.timeout))
     answer = classify(reply, options.profile, SystemClock().wall_time())
     if not isinstance(answer, Readable):
         logger.warning(

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -308,3 +309,35 @@ def test_watch_warns_when_it_cannot_read_the_conversation_before_the_trigger(
     assert [m.label for m in view.messages] == ["a"]
     [record] = caplog.records
     assert "before the trigger (HTTP 503)" in record.getMessage()
+
+
+class _HangsBeforeTheTrigger(_UnreadableBeforeTheTrigger):
+    def do_GET(self) -> None:
+        if getattr(self.server, "triggered", False):
+            self._answer(200, b'{"status": "complete", "messages": []}')
+        else:
+            self.server.release.wait(5)  # type: ignore[attr-defined]
+
+
+def test_watch_reads_the_conversation_before_the_trigger_within_the_timeout() -> None:
+    """That read waited for the request timeout (10 s here) whatever the
+    overall timeout (0.5 s): watch said nothing for the whole wait."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _HangsBeforeTheTrigger)
+    httpd.daemon_threads = True
+    httpd.release = threading.Event()  # type: ignore[attr-defined]
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{httpd.server_address[1]}"
+        endpoint = Endpoint(poll_url=f"{base}/c", trigger_url=f"{base}/c/run")
+        policy = Policy(initial_delay=0.01, timeout=0.5, request_timeout=10.0)
+        options = WatchOptions(policy=policy, output="json")
+        started = time.monotonic()
+        watch(endpoint, options, stdout=io.StringIO())
+        took = time.monotonic() - started
+    finally:
+        httpd.release.set()  # type: ignore[attr-defined]
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+    assert took < 2.0
