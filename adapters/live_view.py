@@ -65,8 +65,9 @@ class UpdateView(Protocol):
 
 
 def wants_plain(stream: TextIO) -> bool:
-    """Whether ``stream`` gets plain lines: not a terminal, or NO_COLOR set."""
-    return not stream.isatty() or "NO_COLOR" in os.environ
+    """Whether ``stream`` gets plain lines: not a terminal, or NO_COLOR set
+    (to anything but the empty string, as no-color.org says)."""
+    return not stream.isatty() or bool(os.environ.get("NO_COLOR"))
 
 
 def write_line(stream: TextIO, text: str) -> None:

@@ -159,3 +159,6 @@ def test_plain_lines_when_not_a_terminal_or_no_color(
     assert not wants_plain(_Terminal())
     monkeypatch.setenv("NO_COLOR", "1")
     assert wants_plain(_Terminal())
+    # An empty value is as if it were unset (it turned plain lines on).
+    monkeypatch.setenv("NO_COLOR", "")
+    assert not wants_plain(_Terminal())
