@@ -127,8 +127,14 @@ class TraceWriter:
 
     def write(self, record: Record) -> None:
         line = json_line(record_to_json(record))
-        self._stream.write(line + "\n")
-        self._stream.flush()
+        try:
+            self._stream.write(line + "\n")
+            self._stream.flush()
+        except OSError as exc:
+            if exc.filename is not None:
+                raise
+            # A full disk says nothing of which file; the trace's name does.
+            raise OSError(exc.errno, exc.strerror, self.name) from exc
 
     def close(self) -> None:
         if self._owned and not self._stream.closed:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 from pathlib import Path
@@ -311,3 +312,21 @@ def test_a_number_beyond_a_doubles_range_is_recorded_as_json_and_replays(
     for line in text.splitlines():
         json.loads(line, parse_constant=lambda name: pytest.fail(name))
     assert main(["replay", str(recorded)]) == 0
+
+
+def test_a_full_disk_names_the_trace_file() -> None:
+    """The OSError of a failed write names no file; the CLI printed only
+    "No space left on device" (``--record /dev/full``)."""
+
+    class Full(io.StringIO):
+        name = "session.jsonl"
+
+        def write(self, text: str) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    writer = TraceWriter(Full())
+    header = HeaderRecord(pollwise="0", created="now", policy={}, profile={})
+    with pytest.raises(OSError, match="No space left") as raised:
+        writer.write(header)
+    assert raised.value.filename == "session.jsonl"
+    assert raised.value.errno == errno.ENOSPC
