@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from pollwise.engine.answers import Response, classify
+from pollwise.engine.answers import Readable, Response, classify
 from pollwise.engine.errors import PollingError, ProfileError
 from pollwise.engine.profile import (
     REFERENCE_DONE,
@@ -205,8 +205,9 @@ def test_a_boolean_status_is_read_as_text_through_to_string() -> None:
     """The README's recipe for a status that is not text (``"done": true``,
     as Google's long-running operations answer)."""
     profile = Profile(status_path="to_string(done)", done=["true"], running=["false"])
-    kinds = [
-        classify(Response(200, (), body), profile, 0.0).status_kind
+    answers = [
+        classify(Response(200, (), body), profile, 0.0)
         for body in (b'{"done": false}', b'{"done": true}', b"{}")
     ]
+    kinds = [a.status_kind for a in answers if isinstance(a, Readable)]
     assert kinds == [StatusKind.RUNNING, StatusKind.DONE, StatusKind.UNKNOWN]
