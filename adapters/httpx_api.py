@@ -46,6 +46,9 @@ DEFAULT_MAX_BODY_BYTES: Final = 10 * 1024 * 1024
 def _check_url(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is None:
         return
+    if isinstance(value, str) and value != value.strip():
+        # httpx would strip it, and the message would show a valid URL.
+        raise ValueError(f"{attribute.name}: white space around the URL")
     try:
         url = httpx.URL(value)
     except (httpx.InvalidURL, TypeError) as exc:

@@ -239,6 +239,14 @@ def test_an_endpoint_refuses_what_is_not_an_http_url(url: str) -> None:
         Endpoint(poll_url=url)
 
 
+@pytest.mark.parametrize("url", [" http://127.0.0.1/x", "http://127.0.0.1/x\n"])
+def test_an_endpoint_refuses_a_url_with_white_space_around_it(url: str) -> None:
+    """httpx strips it, so the message showed a valid-looking URL and said
+    it was not one (found by a fresh user)."""
+    with pytest.raises(ValueError, match="poll_url: white space around the URL"):
+        Endpoint(poll_url=url)
+
+
 def test_an_endpoint_refuses_a_body_limit_below_one() -> None:
     with pytest.raises(ValueError, match="max_body_bytes"):
         Endpoint(poll_url="http://127.0.0.1:1/", max_body_bytes=0)
