@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
 import attrs
@@ -277,3 +278,22 @@ def raw_server(behave: Callable[[socket.socket], object]) -> Iterator[RawServer]
     """A :class:`RawServer` for the duration of a block."""
     with RawServer(behave) as server:
         yield server
+
+
+@contextmanager
+def handler_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve ``handler`` on 127.0.0.1 for the duration of a block; yields the
+    base URL. The server's ``release`` event is set on the way out, so a
+    handler that waits on it (a hung answer) ends with the block."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    httpd.release = threading.Event()  # type: ignore[attr-defined]
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.release.set()  # type: ignore[attr-defined]
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)

@@ -9,13 +9,13 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
+from livekit import handler_server
 
 from pollwise.adapters.cli import main
 from pollwise.adapters.httpx_api import Endpoint
@@ -293,19 +293,11 @@ def test_watch_warns_when_it_cannot_read_the_conversation_before_the_trigger(
 ) -> None:
     """Without that first read, every message already there shows as new; it
     used to happen silently."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _UnreadableBeforeTheTrigger)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    with handler_server(_UnreadableBeforeTheTrigger) as base:
         endpoint = Endpoint(poll_url=f"{base}/c", trigger_url=f"{base}/c/run")
         options = WatchOptions(policy=Policy(initial_delay=0.01), output="json")
         with caplog.at_level(logging.WARNING, logger="pollwise.adapters.watch"):
             view = watch(endpoint, options, stdout=io.StringIO())
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
     assert [m.label for m in view.messages] == ["a"]
     [record] = caplog.records
     assert "before the trigger (HTTP 503)" in record.getMessage()
@@ -322,22 +314,11 @@ class _HangsBeforeTheTrigger(_UnreadableBeforeTheTrigger):
 def test_watch_reads_the_conversation_before_the_trigger_within_the_timeout() -> None:
     """That read waited for the request timeout (10 s here) whatever the
     overall timeout (0.5 s): watch said nothing for the whole wait."""
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _HangsBeforeTheTrigger)
-    httpd.daemon_threads = True
-    httpd.release = threading.Event()  # type: ignore[attr-defined]
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    with handler_server(_HangsBeforeTheTrigger) as base:
         endpoint = Endpoint(poll_url=f"{base}/c", trigger_url=f"{base}/c/run")
         policy = Policy(initial_delay=0.01, timeout=0.5, request_timeout=10.0)
         options = WatchOptions(policy=policy, output="json")
         started = time.monotonic()
         watch(endpoint, options, stdout=io.StringIO())
         took = time.monotonic() - started
-    finally:
-        httpd.release.set()  # type: ignore[attr-defined]
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
     assert took < 2.0

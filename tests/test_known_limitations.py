@@ -13,10 +13,11 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
+from livekit import handler_server
 
 from bench.suite import adaptive_saving, holdout_strategies, run_kind
 from bench.workloads import HOLDOUT_SEED_BASE, SEEDS_PER_KIND
@@ -258,18 +259,10 @@ class _JobWithAnOldMessageWithoutId(BaseHTTPRequestHandler):
     "history (and a trace's) cannot hold, so it is delivered as new",
 )
 def test_watch_never_delivers_a_message_without_id_from_before_the_trigger() -> None:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _JobWithAnOldMessageWithoutId)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    with handler_server(_JobWithAnOldMessageWithoutId) as base:
         endpoint = Endpoint(poll_url=f"{base}/poll", trigger_url=f"{base}/trigger")
         options = WatchOptions(policy=Policy(initial_delay=0.01), output="json")
         view = watch(endpoint, options, stdout=io.StringIO())
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
     assert [m.label for m in view.messages] == ["m1"]
 
 
