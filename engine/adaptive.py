@@ -23,10 +23,12 @@ then places the next poll:
    poll goes out one ``target_latency`` after that, so a message that
    keeps to the pace still waits about ``target_latency`` at most;
 2. *active*: while the silence (as far as readable answers have seen it)
-   is within the gaps seen (``STRETCH`` times the longest, and at least
-   ``ACTIVE_FLOOR``; ``ACTIVE_PRIOR`` until two gaps are known), poll
-   every ``target_latency``. A pause as long as one already seen is
-   expected to end with a message, so it is polled as closely;
+   is within the usual gaps (``STRETCH`` times the longest of them, and at
+   least ``ACTIVE_FLOOR``; ``ACTIVE_PRIOR`` until two gaps are known), poll
+   every ``target_latency``. A gap over ``PAUSE_FACTOR`` times the median
+   gap (or the target, if larger) is a pause between bursts, not the pace
+   within one (:func:`usual_gap`), so one long pause does not keep every
+   later pause polled as closely as a burst;
 3. *quiet*: a longer silence is a pause, a tail or a stall: wait in
    proportion to it (``QUIET_RATIO`` times it, at most ``QUIET_CAP``
    targets), so a silence costs fewer requests the longer it lasts, and the
@@ -44,6 +46,8 @@ seeds.
 
 from __future__ import annotations
 
+import statistics
+from collections.abc import Sequence
 from typing import Final
 
 import attrs
@@ -56,6 +60,7 @@ __all__ = [
     "ERROR_BASE",
     "ERROR_STEP",
     "MEMORY",
+    "PAUSE_FACTOR",
     "QUIET_CAP",
     "QUIET_RATIO",
     "STRETCH",
@@ -63,6 +68,7 @@ __all__ = [
     "adaptive_wait",
     "error_wait",
     "learn_pace",
+    "usual_gap",
 ]
 
 #: How many recent gaps the pace keeps (older ones are forgotten).
@@ -73,9 +79,14 @@ MIN_GAPS_FOR_PACE: Final = 2
 ACTIVE_PRIOR: Final = 10.0
 #: Once they are, a silence is a pause after at least this many seconds...
 ACTIVE_FLOOR: Final = 3.0
-#: ... and after this many times the longest gap seen (each gap read at the
-#: longest it could have been).
+#: ... and after this many times the longest usual gap seen (each gap read
+#: at the longest it could have been).
 STRETCH: Final = 1.5
+#: Gaps needed before any is judged a pause.
+MIN_GAPS_FOR_PAUSES: Final = 3
+#: A gap longer than this many times the median gap (or the target, if
+#: larger) is a pause between bursts, not a usual gap.
+PAUSE_FACTOR: Final = 3.0
 #: In a pause, wait this fraction of the silence seen so far...
 QUIET_RATIO: Final = 0.3
 #: ... but at most this many targets (the message ending it stays fresh).
@@ -156,6 +167,25 @@ def learn_pace(
     )
 
 
+def usual_gap(longest_gaps: Sequence[float], target_latency: float) -> float:
+    """The longest of the gaps that are not pauses between bursts.
+
+    A gap over ``PAUSE_FACTOR`` times the median gap (or the target, if
+    larger) is a pause; with fewer than ``MIN_GAPS_FOR_PAUSES`` gaps none is.
+    At least half the gaps are within the bound, so the result lies between
+    the median gap and the longest one.
+
+    Raises:
+        ValueError: no gap is given.
+    """
+    if not longest_gaps:
+        raise ValueError("usual_gap needs at least one gap")
+    if len(longest_gaps) < MIN_GAPS_FOR_PAUSES:
+        return max(longest_gaps)
+    bound = PAUSE_FACTOR * max(statistics.median(longest_gaps), target_latency)
+    return max(gap for gap in longest_gaps if gap <= bound)
+
+
 def adaptive_wait(
     pace: Pace,
     now: float,
@@ -178,7 +208,8 @@ def adaptive_wait(
     if pace.last_earliest is not None and pace.last_latest is not None:
         silence = max(0.0, pace.seen_until - pace.last_latest)
         if len(pace.longest_gaps) >= MIN_GAPS_FOR_PACE:
-            active = max(ACTIVE_FLOOR, STRETCH * max(pace.longest_gaps))
+            usual = usual_gap(pace.longest_gaps, target_latency)
+            active = max(ACTIVE_FLOOR, STRETCH * usual)
         if len(pace.shortest_gaps) >= MIN_GAPS_FOR_DEAD_ZONE:
             # Midpoints: each bound is off by up to a poll interval.
             shortest_gap = min(

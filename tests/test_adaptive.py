@@ -25,6 +25,7 @@ from pollwise.engine.adaptive import (
     ERROR_BASE,
     ERROR_STEP,
     MEMORY,
+    PAUSE_FACTOR,
     QUIET_CAP,
     QUIET_RATIO,
     STRETCH,
@@ -32,6 +33,7 @@ from pollwise.engine.adaptive import (
     adaptive_wait,
     error_wait,
     learn_pace,
+    usual_gap,
 )
 from pollwise.engine.errors import PolicyError
 from pollwise.engine.policy import MIN_TARGET_LATENCY, Jitter, Policy
@@ -215,6 +217,54 @@ def test_a_silence_far_beyond_the_usual_gaps_waits_in_proportion() -> None:
     pace = _pace_of([(1.0, 1), (1.5, 1), (2.0, 1), (2.5, 1), (8.0, 0)])
     assert adaptive_wait(pace, 8.05, 1.0, 8.0) == pytest.approx(
         min(QUIET_RATIO * 5.5, QUIET_CAP)
+    )
+
+
+@given(
+    st.lists(st.floats(min_value=0, max_value=100), min_size=1, max_size=MEMORY),
+    delays,
+)
+def test_the_usual_gap_lies_between_the_median_gap_and_the_longest(
+    gaps: list[float], target: float
+) -> None:
+    """Pauses are set aside, never the pace itself: at least half the gaps
+    count, so the usual gap is at least the median and at most the longest."""
+    usual = usual_gap(gaps, target)
+    assert usual in gaps
+    assert sorted(gaps)[(len(gaps) - 1) // 2] <= usual <= max(gaps)
+
+
+@given(st.lists(st.floats(min_value=0, max_value=100), min_size=1, max_size=2))
+def test_with_two_gaps_or_fewer_none_is_a_pause(gaps: list[float]) -> None:
+    assert usual_gap(gaps, 1.0) == max(gaps)
+
+
+def test_a_pause_between_bursts_is_not_a_usual_gap() -> None:
+    """Bursts about a second apart and one 12 s pause: the pause is over
+    PAUSE_FACTOR times the median gap, so the active zone stretches over
+    the burst gaps only; a gap within the bound still counts."""
+    burst = [0.8, 1.2, 0.6, 1.0]
+    assert usual_gap([*burst, 12.0], 1.0) == 1.2
+    assert usual_gap([*burst, PAUSE_FACTOR * 1.0], 1.0) == PAUSE_FACTOR * 1.0
+    # A median below the target is read as the target: quick messages do
+    # not make a 2.5 s gap a pause.
+    assert usual_gap([0.1, 0.2, 0.1, 2.5], 1.0) == 2.5
+    with pytest.raises(ValueError, match="at least one gap"):
+        usual_gap([], 1.0)
+
+
+def test_a_second_pause_as_long_as_the_first_is_polled_as_a_pause() -> None:
+    """Before pauses were set aside, a 10 s pause made every later silence
+    up to 15 s "active": the second pause of an LLM-like job was polled at
+    the target all through. Now, 4 s into it, the wait grows."""
+    polls = [(t / 2, 1) for t in range(1, 9)]  # a message every 0.5 s to 4 s
+    polls += [(4.0 + t, 0) for t in range(1, 10)] + [(14.0, 1)]  # a 10 s pause
+    polls += [(14.0 + t / 2, 1) for t in range(1, 5)]  # a burst to 16 s
+    polls += [(16.0 + t, 0) for t in range(1, 5)]  # 4 s of silence
+    pace = _pace_of(polls)
+    assert max(pace.longest_gaps) > 9.0
+    assert adaptive_wait(pace, 20.05, 1.0, 8.0) == pytest.approx(
+        min(QUIET_RATIO * 4.0, QUIET_CAP)
     )
 
 
