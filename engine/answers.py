@@ -252,24 +252,28 @@ def _messages(items: list[Any], profile: Profile) -> tuple[Message, ...]:
     return tuple(result)
 
 
-def _hint(response: Response, wall_time: float) -> float | None:
-    return read_hint(response.header_map(), wall_time)
+def _hint(response: Response, wall_time: float, elapsed: float) -> float | None:
+    return read_hint(response.header_map(), wall_time, elapsed)
 
 
-def classify(reply: Reply, profile: Profile, wall_time: float) -> Answer:
+def classify(
+    reply: Reply, profile: Profile, wall_time: float, elapsed: float = 0.0
+) -> Answer:
     """Sort one poll's reply into readable, failed or fatal (see the module doc).
 
     Args:
         reply: what the API port returned.
         profile: where status, messages and ids are.
-        wall_time: the wall clock when the reply arrived, for HTTP-date hints.
+        wall_time: the wall clock when the reply arrived, less ``elapsed``,
+            for HTTP-date hints (see :func:`~pollwise.engine.hints.read_hint`).
+        elapsed: seconds from the reading of ``wall_time`` to the reply.
     """
     if isinstance(reply, TransportFailure):
         detail = f": {reply.detail}" if reply.detail else ""
         return Failed(reason=f"{reply.kind.value}{detail}")
 
     status = reply.status_code
-    hint = _hint(reply, wall_time)
+    hint = _hint(reply, wall_time, elapsed)
     if status == 304:
         return Readable(http_status=304, hint=hint)
     if 500 <= status <= 599 or status in _RETRYABLE_STATUSES:
@@ -300,7 +304,7 @@ def classify(reply: Reply, profile: Profile, wall_time: float) -> Answer:
     )
 
 
-def classify_trigger(reply: Reply, wall_time: float) -> Answer:
+def classify_trigger(reply: Reply, wall_time: float, elapsed: float = 0.0) -> Answer:
     """Sort the trigger's reply: any 2xx succeeded, anything else failed.
 
     The trigger is a POST that may not be idempotent, so a failure is never
@@ -309,7 +313,7 @@ def classify_trigger(reply: Reply, wall_time: float) -> Answer:
     if isinstance(reply, TransportFailure):
         detail = f": {reply.detail}" if reply.detail else ""
         return Failed(reason=f"trigger {reply.kind.value}{detail}")
-    hint = _hint(reply, wall_time)
+    hint = _hint(reply, wall_time, elapsed)
     if 200 <= reply.status_code <= 299:
         return Readable(http_status=reply.status_code, hint=hint)
     return Failed(

@@ -108,13 +108,21 @@ def _seconds(text: str) -> float | None:
     return float(text)
 
 
-def read_hint(headers: Mapping[str, str], wall_time: float) -> float | None:
+def read_hint(
+    headers: Mapping[str, str], wall_time: float, elapsed: float = 0.0
+) -> float | None:
     """The delay a server asked for, in seconds, or None when it asked none.
 
     Args:
         headers: the answer's headers, with lower-case names.
         wall_time: the wall clock (seconds since the epoch) when the answer
-            arrived; used for an HTTP-date when the answer has no ``Date``.
+            arrived, less ``elapsed``; used for an HTTP-date when the answer
+            has no ``Date``.
+        elapsed: seconds between the moment ``wall_time`` was read and the
+            answer. A session passes its start and its own time apart: a
+            wall time near 1.7e9 holds only about 2.4e-7 s, so the hint of
+            a date 10 s after the start, read 1.3 s in, would be
+            8.700000047683716 s instead of 8.7.
 
     Returns:
         The hint in seconds, never negative (a date in the past means "now"),
@@ -131,13 +139,15 @@ def read_hint(headers: Mapping[str, str], wall_time: float) -> float | None:
     value = _seconds(after)
     if value is not None:
         return value
-    moment = parse_http_date(after, wall_time)
+    moment = parse_http_date(after, wall_time + elapsed)
     if moment is None:
         return None
     date_header = headers.get("date")
     reference = (
-        parse_http_date(date_header, wall_time) if date_header is not None else None
+        parse_http_date(date_header, wall_time + elapsed)
+        if date_header is not None
+        else None
     )
     if reference is None:
-        reference = wall_time
+        return max(0.0, (moment - wall_time) - elapsed)
     return max(0.0, moment - reference)

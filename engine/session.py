@@ -158,6 +158,9 @@ class Session:
         # thousands of sessions without jitter need not carry.
         self._rng: random.Random | None = None
         self._origin: float | None = None
+        #: the wall clock at t = 0; an HTTP-date hint is read against it plus
+        #: the session's time, which keeps the session's precision
+        self._wall_origin = 0.0
         self._seen: set[tuple[str, str]] = {_history_key(i) for i in history}
         self._delivered: list[Message] = []
         self._progress_value: Any = None
@@ -295,11 +298,12 @@ class Session:
             if self.state != "idle":
                 raise SessionError(f"begin() called in state {self.state!r}")
             self._origin = self.clock.now()
+            self._wall_origin = self.clock.wall_time()
             verdict: Verdict | None = None
             schedule: Schedule | None = None
             hint: float | None = None
             if trigger is not None:
-                answer = classify_trigger(trigger, self.clock.wall_time())
+                answer = classify_trigger(trigger, self._wall_origin)
                 hint = answer.hint
                 if isinstance(answer, Failed):
                     verdict = Verdict(EndReason.TRIGGER_FAILED, answer.reason)
@@ -364,7 +368,7 @@ class Session:
             now = self._now()
             if self._poll_sent_at is not None:
                 now = max(now, self._poll_sent_at)
-            answer = classify(reply, self.profile, self.clock.wall_time())
+            answer = classify(reply, self.profile, self._wall_origin, now)
             self._take_answer(answer, now)
 
     def cancel(self) -> bool:

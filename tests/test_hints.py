@@ -152,6 +152,20 @@ def test_a_wall_clock_with_a_fraction_gives_a_fractional_hint() -> None:
     assert hint == 7.75
 
 
+@given(st.integers(1, 10**5), st.integers(0, 10**4))
+def test_a_date_read_after_the_start_keeps_the_sessions_precision(
+    ahead: int, tenths: int
+) -> None:
+    """Read as the wall clock at t = 0 plus the session's time, a date
+    ``ahead`` seconds after the start, read at t, is ``ahead - t`` to the
+    last digit. Found by a contract audit: against one wall time near 1.7e9
+    s, 10 s read at 1.3 s was 8.700000047683716."""
+    elapsed = tenths / 10
+    hint = read_hint({"retry-after": imf(WALL + ahead)}, WALL, elapsed)
+    assert hint == max(0.0, ahead - elapsed)
+    assert read_hint({"retry-after": imf(WALL + 10)}, WALL, 1.3) == 8.7
+
+
 @pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("behind", [1, 30, 86400 * 365])
 def test_a_date_in_the_past_is_a_hint_of_zero(
