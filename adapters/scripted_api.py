@@ -18,6 +18,7 @@ import bisect
 from collections.abc import Sequence
 
 from pollwise.engine.answers import FailureKind, Reply, Response, TransportFailure
+from pollwise.engine.rules import rounding_slack
 
 from .clocks import FakeClock
 from .scenario import BackendEntry
@@ -62,8 +63,12 @@ class ScriptedApi:
         self.requests: list[float] = []
 
     def entry_at(self, t: float) -> BackendEntry:
-        """The entry that answers a request sent at ``t``."""
-        index = bisect.bisect_right(self._times, t)
+        """The entry that answers a request sent at ``t``.
+
+        A send time a rounding below an entry's ``at`` is at it: 1 + 0.3 + 2
+        + 0.4 + 4 is 7.699999999999999, and the entry at 7.7 answers it.
+        """
+        index = bisect.bisect_right(self._times, t + rounding_slack(t))
         return self._entries[index - 1] if index else _NO_NEWS
 
     def _entry_in_order(self) -> BackendEntry:
@@ -84,12 +89,16 @@ class ScriptedApi:
             wait = self._origin + entry.answer_at - self._clock.now()
             self._clock.advance(max(0.0, wait))
             return _reply(entry)
-        if entry.error is FailureKind.TIMEOUT or entry.latency > timeout:
+        # The timeout is often the time left (7.1 - 7 is 0.0999999999999996):
+        # a latency a rounding over it is within it.
+        if entry.error is FailureKind.TIMEOUT or entry.latency > (
+            timeout + rounding_slack(sent + timeout)
+        ):
             self._clock.advance(timeout)
             return TransportFailure(
                 FailureKind.TIMEOUT, f"no answer within {timeout:g}s"
             )
-        self._clock.advance(entry.latency)
+        self._clock.advance(min(entry.latency, timeout))
         return _reply(entry)
 
 

@@ -112,7 +112,9 @@ def next_send_time(
     sleep past a deadline (one last check lands exactly on it) and never
     poll before a server hint has run out.
     """
-    if ended_at + hint > policy.timeout:
+    # A hint that ends on the timeout, give or take a rounding (0.3 + 0.3 is
+    # 0.6000000000000001), sends the last check on it.
+    if ended_at + hint > policy.timeout + rounding_slack(policy.timeout):
         return None
     why = "adaptive" if policy.mode == "adaptive" else "backoff"
     at = ended_at + wait
@@ -121,7 +123,7 @@ def next_send_time(
     if policy.timeout < at:
         at, why = policy.timeout, "timeout"
     if ended_at + hint > at:
-        at, why = ended_at + hint, "hint"
+        at, why = min(ended_at + hint, policy.timeout), "hint"
     return Schedule(at=at, wait=wait, hint=hint, why=why)
 
 

@@ -440,3 +440,18 @@ def test_a_session_cancelled_before_its_runner_starts_sends_nothing(
 
     assert outcome is Outcome.CANCELLED
     assert api.requests == 0
+
+
+def test_a_callback_a_rounding_after_the_target_is_at_it() -> None:
+    """3.3 + 0.4 is 3.6999999999999997: a cancel at 3.7 is at that instant,
+    runs on that move, and the clock never reads earlier than the callback
+    it ran (found by a contract audit: the answer won over the cancel)."""
+    clock = FakeClock(start=3.3)
+    fired: list[float] = []
+    clock.call_at(3.7, lambda: fired.append(clock.now()))
+    clock.call_at(3.7000001, lambda: fired.append(clock.now()))
+    clock.advance(0.4)
+    assert fired == [3.7]
+    assert clock.now() == 3.7
+    clock.advance(1e-6)
+    assert fired == [3.7, 3.7000001]
