@@ -27,6 +27,8 @@ from pollwise.engine.hints import parse_http_date
 from pollwise.engine.policy import Policy
 from pollwise.engine.profile import Profile
 
+from .trace import json_line
+
 __all__ = [
     "DEFAULT_WALL_CLOCK",
     "BackendEntry",
@@ -494,8 +496,14 @@ def _entry(
     body = b""
     error = None
     if "body" in data:
+        if _holds_nan(data["body"]):
+            raise reader.fail(
+                f"{where}.body", "holds NaN, which JSON cannot write", data, "body"
+            )
         try:
-            text = json.dumps(data["body"], allow_nan=False)
+            # A number past a double's range (1e400 in a JSON scenario) reads
+            # as infinity, and is served as 1e999, which reads so again.
+            text = json_line(data["body"], ensure_ascii=True)
         except (TypeError, ValueError) as exc:
             raise reader.fail(
                 f"{where}.body", f"is not JSON-serialisable ({exc})", data, "body"
@@ -694,3 +702,13 @@ def load_scenario(path: str | Path) -> Scenario:
         return scenario_from_mapping(document, str(path), default_name=path.stem)
     except RecursionError:
         raise ScenarioError(str(path), "nested too deeply") from None
+
+
+def _holds_nan(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isnan(value)
+    if isinstance(value, dict):
+        return any(_holds_nan(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_holds_nan(item) for item in value)
+    return False
