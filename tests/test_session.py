@@ -58,6 +58,7 @@ from pollwise.engine.events import (
 from pollwise.engine.outcomes import EndReason, Outcome
 from pollwise.engine.policy import Policy
 from pollwise.engine.profile import Profile, StatusKind
+from pollwise.engine.rules import rounding_slack
 from pollwise.engine.runners import run_sync
 from pollwise.engine.session import Session
 
@@ -214,9 +215,13 @@ class LogChecker:
     def _check_kind(self, event: PollAnswered | PollFailed) -> None:
         """The answer is of the kind the contract gives the scripted reply."""
         sent = self.run.requests[self.polls - 1]
-        spec = entry_for(self.case.timeline, sent)
+        # Instants a rounding apart are one (the README's choices): an entry
+        # a rounding after the send answers it, and a latency a rounding over
+        # the request timeout is within it.
+        spec = entry_for(self.case.timeline, sent + rounding_slack(sent))
         answer = event.answer
-        if spec.error is FailureKind.TIMEOUT or spec.latency > self.request_timeout:
+        timeout = self.request_timeout + rounding_slack(sent + self.request_timeout)
+        if spec.error is FailureKind.TIMEOUT or spec.latency > timeout:
             assert isinstance(answer, Failed), "no answer within the request timeout"
             return
         expected = {"readable": Readable, "failed": Failed, "fatal": Fatal}[spec.kind]
