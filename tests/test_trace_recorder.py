@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +26,9 @@ from pollwise.adapters.trace import (
 )
 from pollwise.adapters.trace_recorder import MemorySink, TraceRecorder, record_scenario
 from pollwise.engine import Observer, PollScheduled, Session, run_async, run_sync
+from pollwise.engine.answers import FailureKind, Reply, Response, TransportFailure
+from pollwise.engine.outcomes import Outcome
+from pollwise.engine.policy import Policy
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
@@ -227,3 +231,49 @@ def test_api_keys_in_the_polled_url_are_not_recorded(
     assert trace.begin.trigger is None
     capsys.readouterr()
     assert main(["replay", str(path)]) == 0
+
+
+class _HungApi:
+    """A fetch that hangs until interrupted (or 10 s pass)."""
+
+    def __init__(self) -> None:
+        self.in_flight = threading.Event()
+        self.released = threading.Event()
+        self.interrupted = False
+
+    def trigger(self, timeout: float) -> Reply:
+        return Response(202)
+
+    def fetch(self, timeout: float) -> Reply:
+        self.in_flight.set()
+        self.released.wait(10)
+        return TransportFailure(FailureKind.RESET, "interrupted")
+
+    def interrupt(self) -> None:
+        self.interrupted = True
+        self.released.set()
+
+
+def test_a_cancel_reaches_the_request_through_the_recorder() -> None:
+    """Found by an embedding trial: RecordingApi had no interrupt(), so a
+    cancelled recorded session waited out its request timeout."""
+    clock = FakeClock()
+    session = Session(clock, Policy())
+    recorder = TraceRecorder.attach(session, MemorySink())
+    api = _HungApi()
+    canceller = threading.Thread(
+        target=lambda: api.in_flight.wait(10) and session.cancel()
+    )
+    canceller.start()
+    run_sync(session, recorder.wrap(api))
+    canceller.join(10)
+    assert api.interrupted
+    assert session.outcome is Outcome.CANCELLED
+
+
+def test_a_recorder_over_an_api_without_interrupt_interrupts_nothing() -> None:
+    clock = FakeClock()
+    api = ScriptedApi([], clock)
+    session = Session(clock, Policy())
+    recorder = TraceRecorder.attach(session, MemorySink())
+    recorder.wrap(api).interrupt()  # nothing to abandon: no error
