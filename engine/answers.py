@@ -31,6 +31,7 @@ from .hints import read_hint
 from .profile import Profile, StatusKind
 
 __all__ = [
+    "MAX_NESTING",
     "Answer",
     "Failed",
     "FailureKind",
@@ -205,6 +206,11 @@ _LONG_INT_DECODER: Final = json.JSONDecoder(
 )
 
 
+#: Deepest nesting of lists and objects read in an id, a status or a
+#: progress value; a deeper one fails the poll.
+MAX_NESTING: Final = 256
+
+
 def _parse_json(body: bytes) -> tuple[bool, Any]:
     try:
         # The same as decoding "utf-8-sig", at a fraction of its cost.
@@ -234,6 +240,22 @@ def _find(profile: Profile, which: str, document: object) -> Any:
     except jmespath.exceptions.JMESPathError as exc:
         logger.debug("%s yields nothing here (%s)", which, type(exc).__name__)
         return None
+
+
+def _nested_deeper(value: object, limit: int) -> bool:
+    """Whether lists and objects nest in ``value`` over ``limit`` levels."""
+    if not isinstance(value, list | dict):
+        return False
+    level: list[list[Any] | dict[str, Any]] = [value]
+    for _ in range(limit):
+        deeper: list[list[Any] | dict[str, Any]] = []
+        for node in level:
+            children = node.values() if isinstance(node, dict) else node
+            deeper.extend(child for child in children if isinstance(child, list | dict))
+        if not deeper:
+            return False
+        level = deeper
+    return True
 
 
 def _messages(items: list[Any], profile: Profile) -> tuple[Message, ...]:
@@ -294,11 +316,24 @@ def classify(
             hint=hint,
         )
     status_value = _find(profile, "status_path", document)
+    progress_value = _find(profile, "progress_path", document)
+    messages = _messages(items or [], profile)
+    # Ids, progress values and statuses are compared and shown by their JSON
+    # text, which a value nested a few hundred levels deep cannot give
+    # (RecursionError, at a depth that depends on the caller's stack).
+    values = (status_value, progress_value, *(m.id for m in messages))
+    if any(_nested_deeper(value, MAX_NESTING) for value in values):
+        return Failed(
+            reason=f"an id, status or progress value is nested over {MAX_NESTING} "
+            "levels deep",
+            http_status=status,
+            hint=hint,
+        )
     return Readable(
         status=status_value,
         status_kind=profile.status_kind(status_value),
-        messages=_messages(items or [], profile),
-        progress_value=_find(profile, "progress_path", document),
+        messages=messages,
+        progress_value=progress_value,
         http_status=status,
         hint=hint,
     )

@@ -13,7 +13,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pollwise.adapters.clocks import FakeClock
+from pollwise.adapters.scenario import BackendEntry
+from pollwise.adapters.scripted_api import ScriptedApi
 from pollwise.engine.answers import (
+    MAX_NESTING,
     Failed,
     FailureKind,
     Fatal,
@@ -23,7 +27,11 @@ from pollwise.engine.answers import (
     classify,
     classify_trigger,
 )
+from pollwise.engine.outcomes import Outcome
+from pollwise.engine.policy import Policy
 from pollwise.engine.profile import Profile, StatusKind
+from pollwise.engine.runners import run_sync
+from pollwise.engine.session import Session
 
 WALL = 1767225600.0
 REFERENCE = Profile()
@@ -381,3 +389,44 @@ def test_an_id_beyond_a_doubles_range_keeps_its_identity_when_it_moves() -> None
         ("id", "Infinity"),
         ("id", "-Infinity"),
     ]
+
+
+@pytest.mark.parametrize("where", ["status", "progress", "id"])
+def test_a_value_nested_past_the_limit_fails_the_poll(where: str) -> None:
+    """Found by an embedding trial: a valid body with a progress value 989
+    lists deep raised RecursionError out of run_sync (comparing it by its
+    JSON text), and the session read as "cancelled by the user". A value
+    nested over MAX_NESTING levels now fails the poll; one at it is read."""
+    profile = Profile(progress_path="p")
+
+    def body(depth: int) -> bytes:
+        value = "[" * depth + "]" * depth
+        document = {
+            "status": f'{{"status": {value}}}',
+            "progress": f'{{"p": {value}}}',
+            "id": f'{{"messages": [{{"id": {value}}}]}}',
+        }[where]
+        return document.encode()
+
+    at_limit = classify(Response(200, (), body(MAX_NESTING)), profile, WALL)
+    past = classify(Response(200, (), body(MAX_NESTING + 1)), profile, WALL)
+    assert isinstance(at_limit, Readable)
+    assert isinstance(past, Failed)
+    assert f"over {MAX_NESTING} levels" in past.reason
+
+
+def test_a_deeply_nested_progress_value_ends_a_session_cleanly() -> None:
+    """Past the limit the poll fails (read, it would be progress), and the
+    session goes on to its end; no exception escapes the runner."""
+    deep = "[" * 300 + "]" * 300
+    clock = FakeClock()
+    api = ScriptedApi(
+        [
+            BackendEntry(at=0, body=f'{{"p": {deep}}}'.encode()),
+            BackendEntry(at=1.5, body=b'{"status": "done", "p": 1}'),
+        ],
+        clock,
+    )
+    session = Session(clock, Policy(), Profile(progress_path="p"))
+    assert run_sync(session, api) is Outcome.DONE
+    assert session.statistics().failed_polls == 1
