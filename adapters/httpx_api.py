@@ -26,6 +26,7 @@ import attrs
 import httpx
 
 from pollwise.engine.answers import FailureKind, Reply, Response, TransportFailure
+from pollwise.engine.errors import EndpointError
 
 from .redaction import guard_http_loggers, redact_url
 
@@ -48,17 +49,17 @@ def _check_url(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> No
         return
     if isinstance(value, str) and value != value.strip():
         # httpx would strip it, and the message would show a valid URL.
-        raise ValueError(f"{attribute.name}: white space around the URL")
+        raise EndpointError(f"{attribute.name}: white space around the URL")
     try:
         url = httpx.URL(value)
     except (httpx.InvalidURL, TypeError) as exc:
-        raise ValueError(f"{attribute.name}: not a URL ({exc})") from None
+        raise EndpointError(f"{attribute.name}: not a URL ({exc})") from None
     if url.scheme not in ("http", "https") or not url.host:
-        raise ValueError(
+        raise EndpointError(
             f"{attribute.name}: {redact_url(str(value))!r} is not an http(s) URL"
         )
     if url.port is not None and not 0 < url.port < 65536:
-        raise ValueError(f"{attribute.name}: port {url.port} is not from 1 to 65535")
+        raise EndpointError(f"{attribute.name}: port {url.port} is not from 1 to 65535")
 
 
 def _url_repr(url: str | None) -> str:
@@ -80,11 +81,11 @@ def _headers(value: Mapping[str, str] | tuple[tuple[str, str], ...]) -> Any:
     for name, header in result:
         # Messages name the header, never its value: it may be a credential.
         if not _TOKEN.fullmatch(name):
-            raise ValueError(f"header name {name!r} is not an HTTP token")
+            raise EndpointError(f"header name {name!r} is not an HTTP token")
         if name.lower() in _FRAMING_HEADERS:
-            raise ValueError(f"header {name!r} is set by pollwise itself")
+            raise EndpointError(f"header {name!r} is set by pollwise itself")
         if not _FIELD_VALUE.fullmatch(header) or not header.isascii():
-            raise ValueError(
+            raise EndpointError(
                 f"header {name!r}: the value must be printable ASCII "
                 "(no line breaks or control characters)"
             )
@@ -103,7 +104,7 @@ class Endpoint:
         max_body_bytes: a larger body (after decompression) fails the poll.
 
     Raises:
-        ValueError: a URL is not an http(s) URL, or the limit is not positive.
+        EndpointError: a URL is not an http(s) URL, or the limit is not positive.
     """
 
     poll_url: str = attrs.field(validator=_check_url, repr=_url_repr)
@@ -117,7 +118,9 @@ class Endpoint:
 
     def __attrs_post_init__(self) -> None:
         if self.max_body_bytes < 1:
-            raise ValueError(f"max_body_bytes must be >= 1, got {self.max_body_bytes}")
+            raise EndpointError(
+                f"max_body_bytes must be >= 1, got {self.max_body_bytes}"
+            )
 
     @classmethod
     def for_conversation(
@@ -141,13 +144,13 @@ def parse_header(text: str) -> tuple[str, str]:
     """Split ``'Name: value'`` into its parts.
 
     Raises:
-        ValueError: there is no colon, or the name is empty or not a token.
+        EndpointError: there is no colon, or the name is empty or not a token.
     """
     name, colon, value = text.partition(":")
     name = name.strip()
     if not colon or not name or any(c in name for c in ' \t"(),/;<=>?@[\\]{}'):
         # The text is not repeated: it may well hold a credential.
-        raise ValueError(
+        raise EndpointError(
             "a header must look like 'Name: value' (a token, a colon, the value)"
         )
     return name, value.strip()
@@ -338,7 +341,7 @@ class HttpConversationApi:
 
     def trigger(self, timeout: float) -> Reply:
         if self.endpoint.trigger_url is None:
-            raise ValueError("this endpoint has no trigger_url")
+            raise EndpointError("this endpoint has no trigger_url")
         return self._request("POST", self.endpoint.trigger_url, timeout)
 
     def fetch(self, timeout: float) -> Reply:
@@ -437,7 +440,7 @@ class AsyncHttpConversationApi:
 
     async def trigger(self, timeout: float) -> Reply:
         if self.endpoint.trigger_url is None:
-            raise ValueError("this endpoint has no trigger_url")
+            raise EndpointError("this endpoint has no trigger_url")
         return await self._request("POST", self.endpoint.trigger_url, timeout)
 
     async def fetch(self, timeout: float) -> Reply:

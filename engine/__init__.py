@@ -26,6 +26,7 @@ from .answers import (
     classify_trigger,
 )
 from .errors import (
+    EndpointError,
     InputFileError,
     PolicyError,
     PollingError,
@@ -59,6 +60,7 @@ __all__ = [
     "Clock",
     "ConversationApi",
     "EndReason",
+    "EndpointError",
     "Failed",
     "FailureKind",
     "Fatal",

@@ -5,6 +5,7 @@ Every error pollwise raises on purpose derives from :class:`PollingError`::
     PollingError
     ├── PolicyError (also ValueError)        a policy field has a bad value
     ├── ProfileError (also ValueError)       a profile is malformed
+    ├── EndpointError (also ValueError)      a URL, header or limit is bad
     ├── InputFileError (also ValueError)     a file cannot be read (file, line)
     │   ├── ScenarioError                    a scenario or profile file
     │   └── TraceError                       a trace or a recording
@@ -20,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "EndpointError",
     "InputFileError",
     "PolicyError",
     "PollingError",
@@ -72,6 +74,11 @@ class ProfileError(PollingError, ValueError):
         self.value = value
         self.problem = problem
         super().__init__(f"profile field {field!r}: {problem} (got {_shown(value)})")
+
+
+class EndpointError(PollingError, ValueError):
+    """An HTTP endpoint was given a bad URL, header or limit, or lacks the
+    trigger URL a trigger needs."""
 
 
 class InputFileError(PollingError, ValueError):

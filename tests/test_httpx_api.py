@@ -7,7 +7,7 @@ import gzip
 import json
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -26,6 +26,7 @@ from pollwise.engine.answers import (
     TransportFailure,
     classify,
 )
+from pollwise.engine.errors import EndpointError, PollingError
 from pollwise.engine.profile import Profile
 
 
@@ -288,3 +289,23 @@ def test_a_mock_transport_error_maps_to_a_failure() -> None:
     api = HttpConversationApi(Endpoint(poll_url="http://127.0.0.1:1/"), client)
     assert api.fetch(1.0) == TransportFailure(FailureKind.CONNECT, "ConnectError")
     client.close()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Endpoint(poll_url="ftp://127.0.0.1/x"),
+        lambda: Endpoint(poll_url="http://127.0.0.1:70000/x"),
+        lambda: Endpoint(poll_url="http://127.0.0.1/x", max_body_bytes=0),
+        lambda: parse_header("no colon here"),
+        lambda: HttpConversationApi(Endpoint(poll_url="http://127.0.0.1/x")).trigger(1),
+    ],
+)
+def test_every_endpoint_mistake_is_a_polling_error(make: Callable[[], object]) -> None:
+    """Found by an embedding trial: these raised a bare ValueError, so a UI
+    catching PollingError on a URL its user typed crashed. EndpointError is
+    both, as PolicyError is."""
+    with pytest.raises(EndpointError) as caught:
+        make()
+    assert isinstance(caught.value, PollingError)
+    assert isinstance(caught.value, ValueError)
