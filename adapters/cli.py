@@ -21,7 +21,7 @@ from pollwise.engine.errors import PolicyError, PollingError, ScenarioError
 from pollwise.engine.policy import JITTER_KINDS, Policy
 from pollwise.engine.profile import Profile
 
-from .httpx_api import Endpoint, parse_header
+from .httpx_api import Endpoint, below, parse_header
 from .profile_file import load_profile
 from .redaction import guard_http_loggers, redact_url
 from .reference_faults import FAULT_NAMES
@@ -345,9 +345,7 @@ def _create_conversation(base_url: str, faults: Sequence[str] = ()) -> str:
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     try:
-        response = httpx.post(
-            base_url.rstrip("/") + "/conversations", json=body, timeout=10.0
-        )
+        response = httpx.post(below(base_url, "conversations"), json=body, timeout=10.0)
     except httpx.HTTPError as exc:
         raise UsageError(
             f"cannot reach {redact_url(base_url)}: {type(exc).__name__}"

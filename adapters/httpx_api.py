@@ -20,7 +20,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, Final
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import attrs
 import httpx
@@ -35,6 +35,7 @@ __all__ = [
     "AsyncHttpConversationApi",
     "Endpoint",
     "HttpConversationApi",
+    "below",
     "parse_header",
 ]
 
@@ -130,14 +131,24 @@ class Endpoint:
         **options: Any,
     ) -> Endpoint:
         """The reference API's layout: ``GET {base}/conversations/{id}`` and
-        ``POST {base}/conversations/{id}/generate-sequence``."""
-        base = base_url.rstrip("/")
-        conversation = f"{base}/conversations/{quote(conversation_id, safe='')}"
+        ``POST {base}/conversations/{id}/generate-sequence``.
+
+        A query or fragment on ``base_url`` (``?api_key=...``) stays on both
+        URLs, after the path.
+        """
+        conversation = f"conversations/{quote(conversation_id, safe='')}"
         return cls(
-            poll_url=conversation,
-            trigger_url=f"{conversation}/generate-sequence",
+            poll_url=below(base_url, conversation),
+            trigger_url=below(base_url, f"{conversation}/generate-sequence"),
             **options,
         )
+
+
+def below(base_url: str, path: str) -> str:
+    """``base_url`` with ``path`` appended to its path; its query and
+    fragment (``?api_key=...``) stay after the path."""
+    parts = urlsplit(base_url)
+    return urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}/{path}"))
 
 
 def parse_header(text: str) -> tuple[str, str]:

@@ -322,3 +322,16 @@ def test_watch_reads_the_conversation_before_the_trigger_within_the_timeout() ->
         watch(endpoint, options, stdout=io.StringIO())
         took = time.monotonic() - started
     assert took < 2.0
+
+
+def test_new_and_watch_keep_a_query_on_the_base_url(
+    server: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A base URL with ``?api_key=...`` (found by an embedding trial: the
+    path went into the query, and the trigger answered 404)."""
+    base = f"{server}?api_key=abc"
+    conversation = _new(base, capsys)
+    argv = ["watch", base, "--conversation", conversation, "--json", *FAST]
+    assert main(argv) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert events[-1]["outcome"] == "done"

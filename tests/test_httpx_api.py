@@ -17,6 +17,7 @@ from pollwise.adapters.httpx_api import (
     AsyncHttpConversationApi,
     Endpoint,
     HttpConversationApi,
+    below,
     parse_header,
 )
 from pollwise.engine.answers import (
@@ -309,3 +310,22 @@ def test_every_endpoint_mistake_is_a_polling_error(make: Callable[[], object]) -
         make()
     assert isinstance(caught.value, PollingError)
     assert isinstance(caught.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("base", "poll"),
+    [
+        ("http://h/api?key=abc", "http://h/api/conversations/c%201?key=abc"),
+        ("http://h/api/", "http://h/api/conversations/c%201"),
+        ("http://h", "http://h/conversations/c%201"),
+        ("http://h:8/x/?a=1&b=2#f", "http://h:8/x/conversations/c%201?a=1&b=2#f"),
+    ],
+)
+def test_a_query_on_the_base_url_stays_after_the_path(base: str, poll: str) -> None:
+    """Found by an embedding trial: ``?api_key=abc`` on the base URL ended
+    up with the path inside it (``?key=abc/conversations/c1``): a 404."""
+    endpoint = Endpoint.for_conversation(base, "c 1")
+    assert endpoint.poll_url == poll
+    assert endpoint.trigger_url == below(base, "conversations/c%201/generate-sequence")
+    assert endpoint.trigger_url is not None
+    assert "/generate-sequence" in endpoint.trigger_url.split("?")[0]
