@@ -66,17 +66,25 @@ def run_sync(
     Returns:
         The outcome; :meth:`Session.view` tells the rest.
     """
+    session.claim_runner()
     interrupt = getattr(api, "interrupt", None)
     if callable(interrupt):
         session.add_observer(_InterruptOnCancel(interrupt))
     try:
         _drive_sync(session, api, trigger)
-    except BaseException:
+    except BaseException as exc:
         # KeyboardInterrupt, or a port that broke its promise not to raise:
         # the session must not stay "active" behind the caller's back.
-        session.cancel()
+        session.cancel(detail=_stopped_by(exc))
         raise
     return _outcome(session)
+
+
+def _stopped_by(exc: BaseException) -> str:
+    """The cancel's detail when a runner stops on ``exc``."""
+    if isinstance(exc, KeyboardInterrupt | asyncio.CancelledError):
+        return "cancelled by the user"
+    return f"the runner stopped on {type(exc).__name__}: {exc}"
 
 
 def _drive_sync(session: Session, api: ConversationApi, trigger: bool) -> None:
@@ -121,6 +129,7 @@ async def run_async(
     The same contract as :func:`run_sync`; in addition a cancel abandons an
     in-flight request at once, and no task is left behind.
     """
+    session.claim_runner()
     ended = asyncio.Event()
     session.add_observer(_WakeOnEnd(asyncio.get_running_loop(), ended))
     if session.is_ended:  # cancelled before the runner started: send nothing
@@ -149,9 +158,9 @@ async def run_async(
             reply = await _unless_ended(api.fetch(request_timeout), ended)
             if reply is not None:
                 session.end_poll(reply)
-    except BaseException:
+    except BaseException as exc:
         # Task cancellation (or a port that raised): end as cancelled first.
-        session.cancel()
+        session.cancel(detail=_stopped_by(exc))
         raise
     return _outcome(session)
 

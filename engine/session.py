@@ -158,6 +158,7 @@ class Session:
         # thousands of sessions without jitter need not carry.
         self._rng: random.Random | None = None
         self._origin: float | None = None
+        self._runner_claimed = False
         #: the wall clock at t = 0; an HTTP-date hint is read against it plus
         #: the session's time, which keeps the session's precision
         self._wall_origin = 0.0
@@ -371,20 +372,37 @@ class Session:
             answer = classify(reply, self.profile, self._wall_origin, now)
             self._take_answer(answer, now)
 
-    def cancel(self) -> bool:
+    def cancel(self, *, detail: str = "cancelled by the user") -> bool:
         """End the session as cancelled, now; safe from any thread.
 
         An in-flight request is abandoned (its reply will be dropped) and no
         request follows. Returns False when the session had already ended.
+
+        Args:
+            detail: why, as the view and the end event tell it ("window
+                closed"); a runner that stops on an exception says which.
         """
         with self._lock:
             if self.is_ended:
                 return False
             if self._origin is None:
                 self._origin = self.clock.now()
-            verdict = Verdict(EndReason.CANCELLED, "cancelled by the user")
+            verdict = Verdict(EndReason.CANCELLED, detail)
             self._transition("cancel_requested", self._now(), verdict, None)
             return True
+
+    def claim_runner(self) -> None:
+        """Mark the session as driven by a runner; the runners call it first.
+
+        Raises:
+            SessionError: a runner already drives (or drove) this session. A
+                second runner would send a second trigger and, on the error,
+                cancel the run of the first.
+        """
+        with self._lock:
+            if self._runner_claimed:
+                raise SessionError("a runner already drives this session")
+            self._runner_claimed = True
 
     # -- internals ---------------------------------------------------------
 

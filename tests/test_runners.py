@@ -17,9 +17,10 @@ from strategies import BoundedApi, Recorder
 
 from pollwise.adapters.clocks import FakeClock
 from pollwise.adapters.scenario import BackendEntry
-from pollwise.adapters.scripted_api import AsyncScriptedApi
+from pollwise.adapters.scripted_api import AsyncScriptedApi, ScriptedApi
 from pollwise.engine.answers import Reply, Response
-from pollwise.engine.events import MessagesDelivered, SessionEnded
+from pollwise.engine.errors import SessionError
+from pollwise.engine.events import MessagesDelivered, PollSent, SessionEnded
 from pollwise.engine.outcomes import EndReason, Outcome
 from pollwise.engine.policy import Policy
 from pollwise.engine.ports import Observer
@@ -528,3 +529,53 @@ def test_statistics_count_polls_failures_and_messages() -> None:
     stats = session.statistics()
     assert (stats.polls, stats.failed_polls, stats.messages) == (5, 1, 2)
     assert stats.elapsed == 10.0
+
+
+def test_a_second_runner_is_refused_and_leaves_the_first_run_alone() -> None:
+    """Found by an embedding trial (a double-click): the second run_sync
+    sent a second trigger, failed in begin(), and its error handler
+    cancelled the first, legitimate run."""
+    clock = FakeClock()
+    session = Session(clock, Policy())
+    api = ScriptedApi([BackendEntry(at=0, body=b'{"status": "running"}')], clock)
+    session.add_observer(_SecondRunner(session, api))
+    assert run_sync(session, api) is Outcome.STALLED  # the first run's own end
+    assert session.view().reason is EndReason.STALLED
+
+
+class _SecondRunner(Observer):
+    def __init__(self, session: Session, api: ScriptedApi) -> None:
+        self.session, self.api, self.tried = session, api, False
+
+    def poll_sent(self, event: PollSent) -> None:
+        if self.tried:
+            return
+        self.tried = True
+        with pytest.raises(SessionError, match="already drives"):
+            run_sync(self.session, self.api)
+        assert not self.session.is_ended
+
+
+def test_a_port_that_raises_ends_the_session_saying_so() -> None:
+    """A port that broke its promise not to raise: the session ends
+    cancelled (it must not stay active), but not "by the user"."""
+
+    class Broken:
+        def trigger(self, timeout: float) -> Reply:
+            raise ValueError("no such host in the config")
+
+        def fetch(self, timeout: float) -> Reply:
+            raise AssertionError("never polled")
+
+    session = Session(FakeClock(), Policy())
+    with pytest.raises(ValueError, match="no such host"):
+        run_sync(session, Broken())
+    view = session.view()
+    assert view.outcome is Outcome.CANCELLED
+    assert view.detail == "the runner stopped on ValueError: no such host in the config"
+
+
+def test_a_cancel_can_say_why() -> None:
+    session = Session(FakeClock(), Policy())
+    assert session.cancel(detail="window closed")
+    assert session.view().detail == "window closed"
