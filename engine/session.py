@@ -536,22 +536,29 @@ class Session:
             self._verdict = verdict
             self._ended_at = now
             self._next_poll_at = None
-        if source != target:
-            self._emit("state_changed", StateChanged, now, source, target)
-        if self.is_ended and not ended_here:
-            return  # an observer cancelled from state_changed; that said it all
         if ended_here:
             assert verdict is not None
-            self.ended_event.set()
-            self._emit(
-                "session_ended",
-                SessionEnded,
-                now,
-                verdict.outcome,
-                verdict.reason,
-                verdict.detail,
-            )
-        elif schedule is not None:
+            try:
+                if source != target:
+                    self._emit("state_changed", StateChanged, now, source, target)
+            finally:
+                # Even when an observer raised KeyboardInterrupt: every other
+                # one (an update stream's reader) must hear of the end.
+                self.ended_event.set()
+                self._emit(
+                    "session_ended",
+                    SessionEnded,
+                    now,
+                    verdict.outcome,
+                    verdict.reason,
+                    verdict.detail,
+                )
+            return
+        if source != target:
+            self._emit("state_changed", StateChanged, now, source, target)
+        if self.is_ended:
+            return  # an observer cancelled from state_changed; that said it all
+        if schedule is not None:
             self._next_poll_at = schedule.at
             self._emit(
                 "poll_scheduled",
@@ -577,6 +584,7 @@ class Session:
         if not self._observers:
             return
         event = make(*args, **kwargs)
+        interrupted: BaseException | None = None
         for observer in tuple(self._observers):
             callback = getattr(observer, method, None)
             if callback is None:
@@ -585,6 +593,12 @@ class Session:
                 callback(event)
             except Exception:
                 logger.exception("observer %r raised in %s", observer, method)
+            except BaseException as exc:  # KeyboardInterrupt, SystemExit
+                # It goes on to the runner, but only once every observer
+                # has heard of the event.
+                interrupted = interrupted or exc
+        if interrupted is not None:
+            raise interrupted
 
     def sleep_target(self) -> float | None:
         """The clock reading at which the next poll is due (for runners)."""

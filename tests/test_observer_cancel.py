@@ -11,7 +11,15 @@ import pytest
 from pollwise.adapters.clocks import FakeClock
 from pollwise.adapters.scenario import BackendEntry
 from pollwise.adapters.scripted_api import ScriptedApi
-from pollwise.engine import Outcome, Policy, Session, SessionEnded, run_sync
+from pollwise.engine import (
+    Observer,
+    Outcome,
+    Policy,
+    Session,
+    SessionEnded,
+    StateChanged,
+    run_sync,
+)
 
 CALLBACKS = (
     "state_changed",
@@ -77,3 +85,41 @@ def test_a_cancel_from_an_observer_ends_the_session_and_nothing_follows(
     assert ends == [len(observer.events) - 1]
     sends = [e for e in observer.events if type(e).__name__ == "PollSent"]
     assert len(api.requests) <= len(sends)
+
+
+class _CtrlCOnDone(Observer):
+    """A Ctrl-C landing in an observer as the session ends."""
+
+    def state_changed(self, event: StateChanged) -> None:
+        if event.target == "done":
+            raise KeyboardInterrupt
+
+
+class _Ends(Observer):
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def state_changed(self, event: StateChanged) -> None:
+        self.seen.append(f"state {event.target}")
+
+    def session_ended(self, event: SessionEnded) -> None:
+        self.seen.append(f"ended {event.outcome.value}")
+
+
+def test_a_ctrl_c_in_an_observer_still_tells_every_other_one_of_the_end() -> None:
+    """Found by an embedding trial: a KeyboardInterrupt raised in an
+    observer during the final transition skipped the observers after it
+    and session_ended, so an update stream's reader waited for ever."""
+    clock = FakeClock()
+    api = ScriptedApi([BackendEntry(at=0, body=b'{"status": "done"}')], clock)
+    before, after = _Ends(), _Ends()
+    session = Session(clock, Policy(), observers=[before, _CtrlCOnDone(), after])
+    stream = session.updates()
+    with pytest.raises(KeyboardInterrupt):
+        run_sync(session, api)
+    assert session.outcome is Outcome.DONE
+    assert before.seen[-2:] == after.seen[-2:] == ["state done", "ended done"]
+    updates = []
+    while (update := stream.get_nowait()) is not None:  # never blocks
+        updates.append(update)
+    assert [update.is_final for update in updates][-1:] == [True]
