@@ -21,12 +21,22 @@ from livekit import handler_server
 
 from bench.suite import adaptive_saving, holdout_strategies, run_kind
 from bench.workloads import HOLDOUT_SEED_BASE, SEEDS_PER_KIND
-from pollwise.adapters.clocks import SystemClock
+from pollwise.adapters.clocks import FakeClock, SystemClock
 from pollwise.adapters.httpx_api import Endpoint, HttpConversationApi
+from pollwise.adapters.scenario import BackendEntry
+from pollwise.adapters.scripted_api import ScriptedApi
 from pollwise.adapters.trace import read_trace
 from pollwise.adapters.watch import WatchOptions, watch
 from pollwise.adapters.whatif import compare_policies
-from pollwise.engine import Policy, Reply, Response, Session, run_sync
+from pollwise.engine import (
+    MessagesDelivered,
+    Observer,
+    Policy,
+    Reply,
+    Response,
+    Session,
+    run_sync,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "traces"
 
@@ -282,3 +292,42 @@ def test_the_recorded_policy_replays_a_live_recording_as_it_ran() -> None:
     recorded, candidate = comparison.recorded, comparison.candidate
     assert candidate.requests == recorded.requests
     assert candidate.ended_at == pytest.approx(recorded.ended_at, abs=0.1)
+
+
+class _WaitsForTheUi(Observer):
+    """An observer that hands each batch to a UI thread and waits until it
+    is drawn; the UI thread reads view() (found by an embedding trial)."""
+
+    def __init__(self) -> None:
+        self.view_returned: bool | None = None
+        self.session: Session | None = None
+
+    def messages_delivered(self, event: MessagesDelivered) -> None:
+        session = self.session
+        assert session is not None
+        drawn = threading.Event()
+
+        def draw() -> None:
+            session.view()
+            drawn.set()
+
+        threading.Thread(target=draw, daemon=True).start()
+        self.view_returned = drawn.wait(0.5)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="observers run with the session's lock held, so view() from "
+    "another thread waits until the observer returns",
+)
+def test_view_from_another_thread_returns_while_an_observer_runs() -> None:
+    clock = FakeClock()
+    api = ScriptedApi(
+        [BackendEntry(at=0, body=b'{"status": "done", "messages": [{"id": 1}]}')],
+        clock,
+    )
+    observer = _WaitsForTheUi()
+    session = Session(clock, Policy(), observers=[observer])
+    observer.session = session
+    run_sync(session, api)
+    assert observer.view_returned is True
