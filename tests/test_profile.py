@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -203,11 +204,16 @@ def test_from_mapping_round_trips() -> None:
 
 def test_a_boolean_status_is_read_as_text_through_to_string() -> None:
     """The README's recipe for a status that is not text (``"done": true``,
-    as Google's long-running operations answer)."""
-    profile = Profile(status_path="to_string(done)", done=["true"], running=["false"])
+    as Google's long-running operations answer; they leave ``done`` out while
+    running, which read as "null", an unknown status, before the default)."""
+    profile = Profile(
+        status_path="to_string(done || `false`)", done=["true"], running=["false"]
+    )
     answers = [
         classify(Response(200, (), body), profile, 0.0)
         for body in (b'{"done": false}', b'{"done": true}', b"{}")
     ]
     kinds = [a.status_kind for a in answers if isinstance(a, Readable)]
-    assert kinds == [StatusKind.RUNNING, StatusKind.DONE, StatusKind.UNKNOWN]
+    assert kinds == [StatusKind.RUNNING, StatusKind.DONE, StatusKind.RUNNING]
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    assert 'status_path: "to_string(done || `false`)"' in readme
