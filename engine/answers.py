@@ -242,6 +242,10 @@ def _find(profile: Profile, which: str, document: object) -> Any:
         return None
 
 
+class _TooDeepError(Exception):
+    """A value to compare is nested over MAX_NESTING levels."""
+
+
 def _nested_deeper(value: object, limit: int) -> bool:
     """Whether lists and objects nest in ``value`` over ``limit`` levels."""
     if not isinstance(value, list | dict):
@@ -265,6 +269,8 @@ def _messages(items: list[Any], profile: Profile) -> tuple[Message, ...]:
         if found is None:
             key = ("position", str(position))
         else:
+            if isinstance(found, list | dict) and _nested_deeper(found, MAX_NESTING):
+                raise _TooDeepError
             try:
                 key = ("id", canonical(found))
             except ValueError:
@@ -317,12 +323,16 @@ def classify(
         )
     status_value = _find(profile, "status_path", document)
     progress_value = _find(profile, "progress_path", document)
-    messages = _messages(items or [], profile)
     # Ids, progress values and statuses are compared and shown by their JSON
     # text, which a value nested a few hundred levels deep cannot give
     # (RecursionError, at a depth that depends on the caller's stack).
-    values = (status_value, progress_value, *(m.id for m in messages))
-    if any(_nested_deeper(value, MAX_NESTING) for value in values):
+    try:
+        messages = _messages(items or [], profile)
+        if _nested_deeper(status_value, MAX_NESTING) or _nested_deeper(
+            progress_value, MAX_NESTING
+        ):
+            raise _TooDeepError
+    except _TooDeepError:
         return Failed(
             reason=f"an id, status or progress value is nested over {MAX_NESTING} "
             "levels deep",
