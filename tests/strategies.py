@@ -21,6 +21,7 @@ import email.utils
 import functools
 import json
 import math
+import threading
 from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from typing import Any, Final, Literal, TypeVar
@@ -804,6 +805,26 @@ class Recorder:
     def of(self, kind: type[Any]) -> list[Any]:
         """The recorded events of one type."""
         return [event for event in self.events if isinstance(event, kind)]
+
+
+class BlockingApi:
+    """Answers the trigger at once; each fetch blocks until released (or
+    interrupted, as the HTTP adapter can be), 10 s at most."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def trigger(self, timeout: float) -> Reply:
+        return Response(202)
+
+    def fetch(self, timeout: float) -> Reply:
+        self.entered.set()
+        self.release.wait(10)
+        return Response(200, (), b'{"status": "running"}')
+
+    def interrupt(self) -> None:
+        self.release.set()
 
 
 class BoundedApi(ScriptedApi):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from livekit import handler_server
+from strategies import BlockingApi
 
 from bench.suite import adaptive_saving, holdout_strategies, run_kind
 from bench.workloads import HOLDOUT_SEED_BASE, SEEDS_PER_KIND
@@ -32,8 +33,6 @@ from pollwise.engine import (
     MessagesDelivered,
     Observer,
     Policy,
-    Reply,
-    Response,
     Session,
     run_sync,
 )
@@ -41,29 +40,9 @@ from pollwise.engine import (
 FIXTURES = Path(__file__).parent / "fixtures" / "traces"
 
 
-class _BlockingApi:
-    """Answers the trigger at once; each fetch blocks until released (or
-    interrupted, as the HTTP adapter can be)."""
-
-    def __init__(self) -> None:
-        self.entered = threading.Event()
-        self.release = threading.Event()
-
-    def trigger(self, timeout: float) -> Reply:
-        return Response(202)
-
-    def fetch(self, timeout: float) -> Reply:
-        self.entered.set()
-        self.release.wait(10)
-        return Response(200, (), b'{"status": "running"}')
-
-    def interrupt(self) -> None:
-        self.release.set()
-
-
 def test_run_sync_returns_at_once_when_cancelled_during_a_request() -> None:
     """A cancel calls the API's interrupt(), so the request in flight ends."""
-    api = _BlockingApi()
+    api = BlockingApi()
     session = Session(SystemClock(), Policy(initial_delay=0.0))
     runner = threading.Thread(target=run_sync, args=(session, api))
     runner.start()

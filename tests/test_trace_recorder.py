@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from strategies import BlockingApi
 
 from pollwise.adapters.cli import main
 from pollwise.adapters.clocks import FakeClock
@@ -26,7 +27,6 @@ from pollwise.adapters.trace import (
 )
 from pollwise.adapters.trace_recorder import MemorySink, TraceRecorder, record_scenario
 from pollwise.engine import Observer, PollScheduled, Session, run_async, run_sync
-from pollwise.engine.answers import FailureKind, Reply, Response, TransportFailure
 from pollwise.engine.outcomes import Outcome
 from pollwise.engine.policy import Policy
 
@@ -233,41 +233,20 @@ def test_api_keys_in_the_polled_url_are_not_recorded(
     assert main(["replay", str(path)]) == 0
 
 
-class _HungApi:
-    """A fetch that hangs until interrupted (or 10 s pass)."""
-
-    def __init__(self) -> None:
-        self.in_flight = threading.Event()
-        self.released = threading.Event()
-        self.interrupted = False
-
-    def trigger(self, timeout: float) -> Reply:
-        return Response(202)
-
-    def fetch(self, timeout: float) -> Reply:
-        self.in_flight.set()
-        self.released.wait(10)
-        return TransportFailure(FailureKind.RESET, "interrupted")
-
-    def interrupt(self) -> None:
-        self.interrupted = True
-        self.released.set()
-
-
 def test_a_cancel_reaches_the_request_through_the_recorder() -> None:
     """Found by an embedding trial: RecordingApi had no interrupt(), so a
     cancelled recorded session waited out its request timeout."""
     clock = FakeClock()
     session = Session(clock, Policy())
     recorder = TraceRecorder.attach(session, MemorySink())
-    api = _HungApi()
+    api = BlockingApi()
     canceller = threading.Thread(
-        target=lambda: api.in_flight.wait(10) and session.cancel()
+        target=lambda: api.entered.wait(10) and session.cancel()
     )
     canceller.start()
     run_sync(session, recorder.wrap(api))
     canceller.join(10)
-    assert api.interrupted
+    assert api.release.is_set()  # only interrupt() sets it
     assert session.outcome is Outcome.CANCELLED
 
 
