@@ -100,22 +100,25 @@ class _Located(dict[Any, Any]):
 
 
 class _LocatingLoader(yaml.SafeLoader):
-    """Safe YAML that remembers lines and refuses aliases and duplicate keys.
+    """Safe YAML that remembers lines and refuses duplicate keys.
 
-    An alias (``*name``) shares a node; nested aliases expand exponentially
-    when a body is serialised (the "billion laughs"), so scenario files may
-    not use them.
+    Anchors, aliases (``*name``) and merges (``<<: *name``) are YAML and are
+    read; nested aliases can expand exponentially (the "billion laughs"),
+    which :func:`_check_size` refuses before anything walks the document.
+    An unquoted timestamp (``created_at: 2026-01-01T00:00:01Z``) stays the
+    text it is, as in JSON, rather than becoming a date that no body can
+    hold.
     """
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()  # type: ignore[no-untyped-call]
-            raise ScenarioError(
-                self.name,
-                "YAML aliases (*name) are not allowed in scenario files",
-                event.start_mark.line + 1,
-            )
-        return super().compose_node(parent, index)
+
+_LocatingLoader.yaml_implicit_resolvers = {
+    first: [
+        (tag, pattern)
+        for tag, pattern in resolvers
+        if tag != "tag:yaml.org,2002:timestamp"
+    ]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 def _construct_located(loader: _LocatingLoader, node: yaml.MappingNode) -> _Located:
@@ -479,10 +482,12 @@ def _entry(
         status = reader.whole(
             data["http_status"], f"{where}.http_status", data, "http_status"
         )
-        if not 100 <= status <= 599:
+        # Three digits, as HTTP writes them; past 599 is fatal like any
+        # other status the contract does not name.
+        if not 100 <= status <= 999:
             raise reader.fail(
                 f"{where}.http_status",
-                f"must be from 100 to 599, got {status}",
+                f"must be from 100 to 999, got {status}",
                 data,
                 "http_status",
             )

@@ -236,7 +236,7 @@ def test_a_hostile_scenario_file_is_refused_quickly_and_clearly(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Deep nesting, an alias bomb (9 levels of 9 aliases: 387 million values
-    once expanded; aliases are refused), bytes that are not text, nothing."""
+    once expanded; refused at a million), bytes that are not text, nothing."""
     path = tmp_path / name
     path.write_bytes(content())
 
@@ -375,10 +375,13 @@ NOT_JSON = "is not a JSON value (Object of type"
 NOT_JSON_VALUES = [
     ("history: [.nan]", ":1: history[0]: is not a JSON value (Out of range float"),
     ("history: [!!binary aGVsbG8=]", f":1: history[0]: {NOT_JSON} bytes"),
-    ("history: [2020-01-01]", f":1: history[0]: {NOT_JSON} date"),
+    ("history: [!!timestamp 2020-01-01]", f":1: history[0]: {NOT_JSON} date"),
     ("history: [!!set {a: null}]", f":1: history[0]: {NOT_JSON} set"),
-    ("history: [{a: [2020-01-01]}]", f":1: history[0]: {NOT_JSON} date"),
-    ("expect: {messages: [2020-01-01]}", f":1: expect.messages[0]: {NOT_JSON} date"),
+    ("history: [{a: [!!timestamp 2020-01-01]}]", f":1: history[0]: {NOT_JSON} date"),
+    (
+        "expect: {messages: [!!timestamp 2020-01-01]}",
+        f":1: expect.messages[0]: {NOT_JSON} date",
+    ),
     ("expect: {messages: [a, .nan]}", ":1: expect.messages[1]: is not a JSON value"),
 ]
 
@@ -388,7 +391,8 @@ def test_a_message_id_that_is_not_a_json_value_is_refused(
     text: str, says: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """History and expected ids are JSON values, as a server's ids are: no
-    NaN or infinity (1e400 in JSON), bytes, dates or sets."""
+    NaN or infinity (1e400 in JSON), bytes, dates (tagged: an unquoted one
+    is text) or sets."""
     path = _write(tmp_path, ".json" if text.startswith("{") else ".yaml", text)
 
     assert _simulate_refuses(path, capsys).startswith(says)

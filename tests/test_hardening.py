@@ -64,7 +64,7 @@ def test_serve_refuses_a_port_out_of_range() -> None:
 @pytest.mark.parametrize(
     ("text", "says"),
     [
-        ("a: &a [1, 1]\nb: [*a, *a]\n", ":2: YAML aliases"),
+        ("name: x\nbackend: &b [{at: 0, body: *b}]\n", "recursive node"),
         ("name: x\n\x00\n", "invalid YAML"),
     ],
 )
