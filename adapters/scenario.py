@@ -93,10 +93,15 @@ class Scenario:
 
 
 class _Located(dict[Any, Any]):
-    """A mapping that remembers the line of each of its keys."""
+    """A mapping that remembers the line of each of its keys, and the text of
+    each value YAML read as a number (``010`` is 8 in YAML 1.1)."""
 
     line: int | None = None
     key_lines: dict[Any, int]
+    number_texts: dict[Any, str]
+
+
+_NUMBER_TAGS: Final = frozenset({"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"})
 
 
 class _LocatingLoader(yaml.SafeLoader):
@@ -131,6 +136,7 @@ def _construct_located(loader: _LocatingLoader, node: yaml.MappingNode) -> _Loca
     result = _Located()
     result.line = node.start_mark.line + 1
     result.key_lines = {}
+    result.number_texts = {}
     own_keys: set[Any] = set()
     for index, (key_node, value_node) in enumerate(node.value):
         key = loader.construct_object(key_node, deep=True)
@@ -152,6 +158,8 @@ def _construct_located(loader: _LocatingLoader, node: yaml.MappingNode) -> _Loca
             own_keys.add(key)
         result[key] = loader.construct_object(value_node, deep=True)
         result.key_lines[key] = line
+        if isinstance(value_node, yaml.ScalarNode) and value_node.tag in _NUMBER_TAGS:
+            result.number_texts[key] = value_node.value
     return result
 
 
@@ -444,7 +452,10 @@ def _headers(
             raise reader.fail(
                 where, f"a header name must be a string, not {_kind(name)}", value, name
             )
-        result.append((name, _text(reader, item, f"{where}.{name}", value, name)))
+        text = _text(reader, item, f"{where}.{name}", value, name)
+        # A header value is text: an unquoted YAML number is sent as written
+        # (Retry-After: 010 is "010", not the octal 8 YAML 1.1 reads).
+        result.append((name, getattr(value, "number_texts", {}).get(name, text)))
     return tuple(result)
 
 
