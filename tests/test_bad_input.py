@@ -268,6 +268,20 @@ def _write(tmp_path: Path, suffix: str, text: str) -> Path:
     return path
 
 
+def _assert_refused_as_yaml_and_json(
+    text: str,
+    says: str,
+    suffix: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``text`` (JSON, so YAML too) in a file with ``suffix`` is refused with
+    ``says``; the YAML error names line 1, a JSON error names no line."""
+    path = _write(tmp_path, suffix, text)
+    line = ":1" if suffix == ".yaml" else ""
+    assert _simulate_refuses(path, capsys) == f"{line}: {says}"
+
+
 #: Each text is JSON, so YAML too: read from both kinds of file. The YAML
 #: error names line 1; a JSON error names no line.
 WRONG_KINDS = [
@@ -294,10 +308,7 @@ def test_an_empty_or_falsy_value_of_the_wrong_kind_is_refused(
 ) -> None:
     """``policy: []`` or ``history: ""`` is no omitted field: the wrong kind
     of value is refused even when it is empty or false."""
-    path = _write(tmp_path, suffix, text)
-
-    line = ":1" if suffix == ".yaml" else ""
-    assert _simulate_refuses(path, capsys) == f"{line}: {says}"
+    _assert_refused_as_yaml_and_json(text, says, suffix, tmp_path, capsys)
 
 
 @pytest.mark.parametrize("suffix", [".yaml", ".json"])
@@ -463,10 +474,7 @@ def test_a_number_no_float_holds_is_refused(
 ) -> None:
     """10**400 is a finite whole number, but it overflows every computation
     with a time: refused, naming the field, as a boolean is."""
-    path = _write(tmp_path, suffix, text)
-
-    line = ":1" if suffix == ".yaml" else ""
-    assert _simulate_refuses(path, capsys) == f"{line}: {says}"
+    _assert_refused_as_yaml_and_json(text, says, suffix, tmp_path, capsys)
 
 
 LIMIT = sys.get_int_max_str_digits()
@@ -529,10 +537,7 @@ def test_a_list_or_mapping_where_a_name_is_wanted_is_refused(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A list cannot be looked up among the names (TypeError: unhashable)."""
-    path = _write(tmp_path, suffix, text)
-
-    line = ":1" if suffix == ".yaml" else ""
-    assert _simulate_refuses(path, capsys) == f"{line}: {says}"
+    _assert_refused_as_yaml_and_json(text, says, suffix, tmp_path, capsys)
 
 
 @pytest.mark.parametrize(

@@ -6,12 +6,12 @@ import asyncio
 import gzip
 import json
 import socket
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import httpx
 import pytest
+from livekit import handler_server
 
 from pollwise.adapters.httpx_api import (
     AsyncHttpConversationApi,
@@ -88,18 +88,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.daemon_threads = True
-    httpd.release = threading.Event()  # type: ignore[attr-defined]
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.release.set()  # type: ignore[attr-defined]
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
+    with handler_server(_Handler) as url:
+        yield url
 
 
 def _fetch(url: str, timeout: float = 5.0, **options: object) -> object:
