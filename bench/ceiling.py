@@ -40,6 +40,7 @@ from typing import Final
 import attrs
 
 from pollwise.engine.policy import Policy
+from pollwise.engine.rules import next_send_time, rounding_slack
 
 from .metrics import Row, Run, aggregate, measure
 from .strategies import ADAPTIVE, FRONTIER_INTERVALS, frontier_name, run_pollwise
@@ -50,7 +51,9 @@ __all__ = [
     "Ceiling",
     "Search",
     "SilenceSchedule",
+    "fixed_frontier",
     "main",
+    "saving_at_p95",
     "search",
     "simulate",
 ]
@@ -60,7 +63,6 @@ _DEFAULTS: Final = Policy()
 STALL_AFTER: Final = _DEFAULTS.stall_after or math.inf
 TIMEOUT: Final = _DEFAULTS.timeout
 REQUEST_TIMEOUT: Final = _DEFAULTS.request_timeout
-MAX_CONSECUTIVE_ERRORS: Final = _DEFAULTS.max_consecutive_errors
 #: No wait is longer than the contract's default max_delay.
 MAX_WAIT: Final = _DEFAULTS.max_delay
 #: Active waits the search accepts: the fixed intervals' range, so that the
@@ -140,25 +142,28 @@ def simulate(schedule: SilenceSchedule, workload: Workload) -> Run:
 
     The first poll is sent at t = ``schedule.first``; each later wait starts
     when the previous poll ended, and is cut short at the stall and timeout
-    deadlines. A poll sent at t sees every message that arrived by t and is
-    answered ``workload.latency`` later, unless its request timeout
-    (``min(request_timeout, timeout - t)``) is shorter: then it fails when
-    that runs out, as the bench's backend makes it fail for the engine.
+    deadlines, with the engine's own rounding rules (:func:`next_send_time`,
+    :func:`rounding_slack`). A poll sent at t sees every message that
+    arrived by t and is answered ``workload.latency`` later, unless its
+    request timeout (``min(request_timeout, timeout - t)``) is shorter: then
+    it fails when that runs out, as the bench's backend makes it fail for
+    the engine. Without faults only a request slower than the request
+    timeout fails, and then every one does, each after 10 s: the stall rule
+    ends the session before the five failures in a row that would fail it.
 
     Raises:
         ValueError: the workload has faults (the simulator models none).
     """
     if workload.faults:
         raise ValueError(f"{workload.name} has faults; simulate models none")
-    arrivals, seen, requests, errors = workload.arrivals, 0, 0, 0
+    arrivals, seen, requests = workload.arrivals, 0, 0
     first_seen: dict[str, float] = {}
     last_progress, send = 0.0, schedule.first
     while True:
         requests += 1
-        request_timeout = min(REQUEST_TIMEOUT, TIMEOUT - send)
+        request_timeout = max(0.0, min(REQUEST_TIMEOUT, TIMEOUT - send))
         readable = workload.latency <= request_timeout
         ended = send + (workload.latency if readable else request_timeout)
-        errors = 0 if readable else errors + 1
         count = bisect.bisect_right(arrivals, send) if readable else seen
         if count > seen:
             for index in range(seen, count):
@@ -169,17 +174,19 @@ def simulate(schedule: SilenceSchedule, workload: Workload) -> Run:
             done = send >= complete
         else:
             done = False
+        stall_deadline = last_progress + STALL_AFTER
         if done:
             outcome = "done"
-        elif errors >= MAX_CONSECUTIVE_ERRORS:
-            outcome = "failed"
-        elif ended >= TIMEOUT:
+        elif ended >= TIMEOUT - rounding_slack(TIMEOUT):
             outcome = "timed_out"
-        elif ended - last_progress >= STALL_AFTER:
+        elif ended >= stall_deadline - rounding_slack(stall_deadline):
             outcome = "stalled"
         else:
+            # The engine's own formula, roundings and all.
             wait = schedule.wait(ended - last_progress, seen > 0)
-            send = min(ended + wait, last_progress + STALL_AFTER, TIMEOUT)
+            after = next_send_time(_DEFAULTS, ended, wait, 0.0, last_progress)
+            assert after is not None  # no hint, so never past the timeout
+            send = after.at
             continue
         return measure(
             schedule.describe(), workload, requests, first_seen, outcome, ended
@@ -190,7 +197,8 @@ def _row(kind: str, name: str, family: str, runs: Sequence[Run]) -> Row:
     return aggregate(name, family, kind, runs)
 
 
-def _frontier(kind: str, timelines: Sequence[Workload]) -> KindResult:
+def fixed_frontier(kind: str, timelines: Sequence[Workload]) -> KindResult:
+    """The fixed intervals of the suite's frontier, run by :func:`simulate`."""
     rows = tuple(
         _row(
             kind,
@@ -203,7 +211,8 @@ def _frontier(kind: str, timelines: Sequence[Workload]) -> KindResult:
     return KindResult(kind, range(0), rows, {}, math.nan)
 
 
-def _saving(frontier: KindResult, row: Row) -> float:
+def saving_at_p95(frontier: KindResult, row: Row) -> float:
+    """Share of requests ``row`` saves against ``frontier`` at its own p95."""
     return 1 - row.requests / frontier_requests(frontier, row.p95)
 
 
@@ -304,7 +313,7 @@ def search(
             f"got {kinds!r}, {draws}, {target!r}"
         )
     timelines = {kind: workloads(kind, seeds) for kind in kinds}
-    frontiers = {kind: _frontier(kind, timelines[kind]) for kind in kinds}
+    frontiers = {kind: fixed_frontier(kind, timelines[kind]) for kind in kinds}
     rng = random.Random(search_seed)
     best: dict[str, tuple[float, SilenceSchedule, Row]] = {}
     shared: tuple[float, SilenceSchedule, tuple[float, ...]] | None = None
@@ -314,7 +323,7 @@ def search(
         for kind in kinds:
             runs = [simulate(schedule, w) for w in timelines[kind]]
             row = _row(kind, "schedule", "ceiling", runs)
-            saving = _saving(frontiers[kind], row)
+            saving = saving_at_p95(frontiers[kind], row)
             savings.append(saving)
             if kind not in best or saving > best[kind][0]:
                 best[kind] = (saving, schedule, row)
@@ -338,7 +347,7 @@ def search(
                 row,
                 saving,
                 adaptive,
-                _saving(frontiers[kind], adaptive),
+                saving_at_p95(frontiers[kind], adaptive),
                 _span(frontiers[kind]),
             )
         )
