@@ -40,7 +40,7 @@ from typing import Final
 import attrs
 
 from pollwise.engine.policy import Policy
-from pollwise.engine.rules import next_send_time, rounding_slack
+from pollwise.engine.rules import rounding_slack
 
 from .metrics import Row, Run, aggregate, measure
 from .strategies import ADAPTIVE, FRONTIER_INTERVALS, frontier_name, run_pollwise
@@ -51,6 +51,7 @@ __all__ = [
     "Ceiling",
     "Search",
     "SilenceSchedule",
+    "draw_schedule",
     "fixed_frontier",
     "main",
     "saving_at_p95",
@@ -68,6 +69,7 @@ MAX_WAIT: Final = _DEFAULTS.max_delay
 #: Active waits the search accepts: the fixed intervals' range, so that the
 #: schedules' p95 can be set against the frontier rather than beyond it.
 TARGETS: Final = (min(FRONTIER_INTERVALS), 4.0)
+_TIMEOUT_REACHED: Final = TIMEOUT - rounding_slack(TIMEOUT)
 #: Most seeds per kind a search runs (the full bench uses 200).
 MAX_SEEDS: Final = 10_000
 
@@ -142,8 +144,9 @@ def simulate(schedule: SilenceSchedule, workload: Workload) -> Run:
 
     The first poll is sent at t = ``schedule.first``; each later wait starts
     when the previous poll ended, and is cut short at the stall and timeout
-    deadlines, with the engine's own rounding rules (:func:`next_send_time`,
-    :func:`rounding_slack`). A poll sent at t sees every message that
+    deadlines (the first poll too), as the engine's ``next_send_time`` does,
+    and a deadline counts as reached within :func:`rounding_slack`, as in
+    the engine's stop rules. A poll sent at t sees every message that
     arrived by t and is answered ``workload.latency`` later, unless its
     request timeout (``min(request_timeout, timeout - t)``) is shorter: then
     it fails when that runs out, as the bench's backend makes it fail for
@@ -158,7 +161,8 @@ def simulate(schedule: SilenceSchedule, workload: Workload) -> Run:
         raise ValueError(f"{workload.name} has faults; simulate models none")
     arrivals, seen, requests = workload.arrivals, 0, 0
     first_seen: dict[str, float] = {}
-    last_progress, send = 0.0, schedule.first
+    last_progress = 0.0
+    send = min(schedule.first, STALL_AFTER, TIMEOUT)
     while True:
         requests += 1
         request_timeout = max(0.0, min(REQUEST_TIMEOUT, TIMEOUT - send))
@@ -177,16 +181,15 @@ def simulate(schedule: SilenceSchedule, workload: Workload) -> Run:
         stall_deadline = last_progress + STALL_AFTER
         if done:
             outcome = "done"
-        elif ended >= TIMEOUT - rounding_slack(TIMEOUT):
+        elif ended >= _TIMEOUT_REACHED:
             outcome = "timed_out"
         elif ended >= stall_deadline - rounding_slack(stall_deadline):
             outcome = "stalled"
         else:
-            # The engine's own formula, roundings and all.
+            # next_send_time's formula without a hint, inlined: calling it
+            # doubled the search's time.
             wait = schedule.wait(ended - last_progress, seen > 0)
-            after = next_send_time(_DEFAULTS, ended, wait, 0.0, last_progress)
-            assert after is not None  # no hint, so never past the timeout
-            send = after.at
+            send = min(ended + wait, stall_deadline, TIMEOUT)
             continue
         return measure(
             schedule.describe(), workload, requests, first_seen, outcome, ended
@@ -227,7 +230,9 @@ def _change(saving: float) -> str:
     return f"needs {-100 * saving:.0f}% more"
 
 
-def _draw(rng: random.Random, target: float) -> SilenceSchedule:
+def draw_schedule(rng: random.Random, target: float) -> SilenceSchedule:
+    """One schedule from the search's grid: active wait ``target``, the
+    first wait at least that, every wait at most :data:`MAX_WAIT`."""
     quiet_after = rng.choice(_QUIET_AFTER)
     quiet = min(MAX_WAIT, target * rng.choice(_QUIET_SHARES))
     return SilenceSchedule(
@@ -281,6 +286,8 @@ class Search:
     shared: SilenceSchedule
     #: its saving on each kind, in the order of ``per_kind``
     shared_savings: tuple[float, ...]
+    #: every schedule drawn, in order, with its saving on each kind
+    draws: tuple[tuple[SilenceSchedule, tuple[float, ...]], ...] = ()
 
     def lines(self) -> list[str]:
         found = [line for ceiling in self.per_kind for line in ceiling.lines()]
@@ -317,8 +324,9 @@ def search(
     rng = random.Random(search_seed)
     best: dict[str, tuple[float, SilenceSchedule, Row]] = {}
     shared: tuple[float, SilenceSchedule, tuple[float, ...]] | None = None
+    drawn = []
     for _ in range(draws):
-        schedule = _draw(rng, target)
+        schedule = draw_schedule(rng, target)
         savings = []
         for kind in kinds:
             runs = [simulate(schedule, w) for w in timelines[kind]]
@@ -327,6 +335,7 @@ def search(
             savings.append(saving)
             if kind not in best or saving > best[kind][0]:
                 best[kind] = (saving, schedule, row)
+        drawn.append((schedule, tuple(savings)))
         if shared is None or min(savings) > shared[0]:
             shared = (min(savings), schedule, tuple(savings))
     assert shared is not None
@@ -351,7 +360,7 @@ def search(
                 _span(frontiers[kind]),
             )
         )
-    return Search(tuple(per_kind), shared[1], shared[2])
+    return Search(tuple(per_kind), shared[1], shared[2], tuple(drawn))
 
 
 _DESCRIPTION = """\
