@@ -40,6 +40,7 @@ from .strategies import ADAPTIVE, frontier_name, run_pollwise
 from .workloads import HOLDOUT_SEED_BASE, SEEDS_PER_KIND, Workload, workloads
 
 __all__ = [
+    "MIN_GAP",
     "PROBE_GAPS",
     "Floors",
     "floors",
@@ -50,6 +51,8 @@ __all__ = [
 
 #: Seconds the probers wait after each answer that carries no hint.
 PROBE_GAPS: Final = (0.01, 0.1, 0.5)
+#: The least gap a prober may have (a smaller one would barely move time).
+MIN_GAP: Final = 0.001
 #: The fixed intervals printed beside the floors.
 FIXED: Final = (1.0, 2.0, 3.0)
 _POLICY: Final = Policy()
@@ -73,18 +76,24 @@ def outage_latencies(workload: Workload) -> list[float]:
 def probe_latencies(workload: Workload, gap: float) -> list[float]:
     """Each message's latency for a prober that waits ``gap`` after each answer.
 
-    It honours a 429's ``Retry-After`` as the engine reads and clamps it,
-    and never gives up; it sends nothing at or after the contract's default
-    timeout, so a message it has not seen by then is never seen (infinite).
+    It honours a failed answer's ``Retry-After`` as the engine reads and
+    clamps it, and never gives up. It keeps the contract's default request
+    timeout and overall timeout: a request not answered within
+    ``min(request_timeout, timeout - send time)`` fails, and a message not
+    seen by the timeout is never seen (infinite latency).
 
     Raises:
-        ValueError: ``gap`` is not positive.
+        ValueError: ``gap`` is under :data:`MIN_GAP`.
     """
-    if not gap > 0:
-        raise ValueError(f"gap must be > 0, got {gap!r}")
+    if not gap >= MIN_GAP:
+        raise ValueError(f"gap must be at least {MIN_GAP:g} s, got {gap!r}")
     arrivals, seen, sent = workload.arrivals, 0, 0.0
     latencies: list[float] = []
     while seen < len(arrivals) and sent < _POLICY.timeout:
+        request_timeout = min(_POLICY.request_timeout, _POLICY.timeout - sent)
+        if workload.latency > request_timeout:
+            sent += request_timeout + gap
+            continue
         answered = sent + workload.latency
         fault = workload.fault_at(sent)
         if fault is None:
@@ -115,7 +124,7 @@ class Floors:
 
     def lines(self) -> list[str]:
         found = [
-            f"flaky, seeds {self.seeds.start}-{self.seeds.stop - 1}, "
+            f"flaky, {len(self.seeds)} seeds ({self.seeds[0]}-{self.seeds[-1]}), "
             "p95 over every message:",
             f"  knowing every outage (no poller does better): "
             f"{_seconds(self.outage_p95)}",

@@ -73,7 +73,13 @@ class Workload:
     #: whether the body has a status field at all
     has_status: bool = True
     faults: tuple[Fault, ...] = ()
-    latency: float = LATENCY
+    #: seconds each request takes to answer: finite, not negative
+    latency: float = attrs.field(default=LATENCY)
+
+    @latency.validator
+    def _check_latency(self, attribute: attrs.Attribute[float], value: float) -> None:
+        if not 0 <= value < math.inf:
+            raise ValueError(f"latency must be finite and >= 0, got {value!r}")
 
     @property
     def name(self) -> str:

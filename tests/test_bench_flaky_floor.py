@@ -46,6 +46,7 @@ def test_a_prober_waits_its_gap_after_a_503_and_the_hint_after_a_429() -> None:
     assert probe_latencies(MADE, gap=0.25) == [0.25, 1.25, 1.5]
 
 
+@pytest.mark.parametrize("status", [429, 503])
 @pytest.mark.parametrize(
     ("retry_after", "next_send"),
     [
@@ -56,14 +57,14 @@ def test_a_prober_waits_its_gap_after_a_503_and_the_hint_after_a_429() -> None:
     ],
 )
 def test_a_prober_reads_retry_after_as_the_engine_does(
-    retry_after: str, next_send: float
+    retry_after: str, next_send: float, status: int
 ) -> None:
     workload = Workload(
         "made",
         0,
         (5.0,),
         None,
-        faults=(Fault(5.0, 5.1, 429, retry_after),),
+        faults=(Fault(5.0, 5.1, status, retry_after),),
         latency=0.25,
     )
     first = probe_latencies(workload, gap=0.25)[0]
@@ -89,29 +90,61 @@ def test_no_message_is_probed_sooner_than_its_outage_allows(
         assert workload.latency - 1e-9 <= floor <= probed + 1e-9
 
 
-@pytest.mark.parametrize("gap", [0.0, -1.0, math.nan])
+@pytest.mark.parametrize("gap", [0.0, -1.0, math.nan, 0.0009, 5e-324])
 def test_the_prober_needs_a_gap(gap: float) -> None:
     with pytest.raises(ValueError, match="gap"):
         probe_latencies(MADE, gap)
 
 
-def test_the_figures_the_readme_shows() -> None:
-    timelines = workloads("flaky", range(200))
-    outage = [x for w in timelines for x in outage_latencies(w)]
-    assert round(percentile(outage, 95), 2) == 3.83
-    probed = [x for w in timelines for x in probe_latencies(w, 0.01)]
-    assert round(percentile(probed, 95), 2) == 5.61
+def test_a_prober_waits_out_a_request_slower_than_its_timeout() -> None:
+    # Found by a reviewer: the prober read answers no request could wait for.
+    slow = Workload("made", 0, (1.0,), None, latency=20.0)
+    assert probe_latencies(slow, gap=0.5) == [math.inf]
+    late = Workload("made", 0, (1.0,), None, faults=(Fault(0.5, 119.99, 503),))
+    assert probe_latencies(late, gap=0.1) == [math.inf]  # answered after 120 s
+
+
+@pytest.mark.parametrize(
+    ("seeds", "outage", "probes"),
+    [
+        (range(200), 3.83, (5.61, 5.24, 6.16)),
+        (range(1000, 1200), 4.30, (5.80, 5.80, 5.88)),
+    ],
+)
+def test_the_figures_the_readme_shows(
+    seeds: range, outage: float, probes: tuple[float, ...]
+) -> None:
+    timelines = workloads("flaky", seeds)
+    floor = [x for w in timelines for x in outage_latencies(w)]
+    assert round(percentile(floor, 95), 2) == outage
+    for gap, p95 in zip(PROBE_GAPS, probes, strict=True):
+        probed = [x for w in timelines for x in probe_latencies(w, gap)]
+        assert round(percentile(probed, 95), 2) == p95
 
 
 def test_floors_print_under_the_pollers() -> None:
     found = floors(range(3))
+    timelines = workloads("flaky", range(3))
+    floor = [x for w in timelines for x in outage_latencies(w)]
+    assert found.outage_p95 == percentile(floor, 95)
+    for gap, p95 in found.probe_p95:
+        probed = [x for w in timelines for x in probe_latencies(w, gap)]
+        assert p95 == percentile(probed, 95)
     assert [gap for gap, _ in found.probe_p95] == list(PROBE_GAPS)
-    assert all(found.outage_p95 <= p95 for _, p95 in found.probe_p95)
+    assert [row.strategy for row in found.rows] == [
+        "fixed 1s +stop rules",
+        "fixed 2s +stop rules",
+        "fixed 3s +stop rules",
+        "pollwise adaptive",
+    ]
     text = "\n".join(found.lines())
-    assert "seeds 0-2" in text
+    assert "3 seeds (0-2)" in text
+    assert f"every outage (no poller does better): {found.outage_p95:.2f}s" in text
     assert "knowing every outage" in text
     assert "fixed 2s +stop rules: p95" in text
     assert "pollwise adaptive: p95" in text
+    slower = floors(range(3), target=2.0)
+    assert slower.rows[-1].requests < found.rows[-1].requests
     with pytest.raises(ValueError, match="seed"):
         floors(range(0))
 
@@ -135,5 +168,5 @@ def test_the_command(args: list[str], code: int) -> None:
         check=False,
     )
     assert done.returncode == code, done.stderr
-    assert ("flaky, seeds" in done.stdout) == (code == 0)
+    assert ("flaky, 2 seeds" in done.stdout) == (code == 0)
     assert "Traceback" not in done.stderr

@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import math
 
+import pytest
+
 from bench.metrics import Row, Run, aggregate, percentile
 from bench.suite import KindResult, adaptive_saving, adaptive_targets, frontier_requests
+from bench.workloads import Workload
 
 
 def _run(latencies: tuple[float, ...], missed: int) -> Run:
@@ -100,3 +103,10 @@ def test_a_strategy_equal_to_a_frontier_point_is_judged_equal() -> None:
         t for t in adaptive_targets([result], "seeds:") if "never" in t.name
     ]
     assert never_more.held, never_more.line()
+
+
+@pytest.mark.parametrize("latency", [-0.05, math.inf, math.nan])
+def test_a_workload_refuses_a_latency_no_request_can_take(latency: float) -> None:
+    # Found by a reviewer: a negative latency kept the flaky prober looping.
+    with pytest.raises(ValueError, match="latency"):
+        Workload("made", 0, (1.0,), None, latency=latency)
