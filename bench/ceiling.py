@@ -196,17 +196,13 @@ def simulate(schedule: SilenceSchedule, workload: Workload) -> Run:
         )
 
 
-def _row(kind: str, name: str, family: str, runs: Sequence[Run]) -> Row:
-    return aggregate(name, family, kind, runs)
-
-
 def fixed_frontier(kind: str, timelines: Sequence[Workload]) -> KindResult:
     """The fixed intervals of the suite's frontier, run by :func:`simulate`."""
     rows = tuple(
-        _row(
-            kind,
+        aggregate(
             frontier_name(interval),
             "frontier",
+            kind,
             [simulate(SilenceSchedule.fixed(interval), w) for w in timelines],
         )
         for interval in FRONTIER_INTERVALS
@@ -282,12 +278,19 @@ class Search:
     """What a search found: the best schedule per kind, and for all at once."""
 
     per_kind: tuple[Ceiling, ...]
-    #: the schedule whose worst saving over the kinds is the highest
-    shared: SilenceSchedule
-    #: its saving on each kind, in the order of ``per_kind``
-    shared_savings: tuple[float, ...]
-    #: every schedule drawn, in order, with its saving on each kind
-    draws: tuple[tuple[SilenceSchedule, tuple[float, ...]], ...] = ()
+    #: every schedule drawn, in order, with its saving on each kind (in the
+    #: order of ``per_kind``)
+    draws: tuple[tuple[SilenceSchedule, tuple[float, ...]], ...]
+
+    @property
+    def shared(self) -> SilenceSchedule:
+        """The first schedule drawn whose worst saving is the highest."""
+        return max(self.draws, key=lambda draw: min(draw[1]))[0]
+
+    @property
+    def shared_savings(self) -> tuple[float, ...]:
+        """That schedule's saving on each kind."""
+        return max(self.draws, key=lambda draw: min(draw[1]))[1]
 
     def lines(self) -> list[str]:
         found = [line for ceiling in self.per_kind for line in ceiling.lines()]
@@ -323,29 +326,25 @@ def search(
     frontiers = {kind: fixed_frontier(kind, timelines[kind]) for kind in kinds}
     rng = random.Random(search_seed)
     best: dict[str, tuple[float, SilenceSchedule, Row]] = {}
-    shared: tuple[float, SilenceSchedule, tuple[float, ...]] | None = None
     drawn = []
     for _ in range(draws):
         schedule = draw_schedule(rng, target)
         savings = []
         for kind in kinds:
             runs = [simulate(schedule, w) for w in timelines[kind]]
-            row = _row(kind, "schedule", "ceiling", runs)
+            row = aggregate("schedule", "ceiling", kind, runs)
             saving = saving_at_p95(frontiers[kind], row)
             savings.append(saving)
             if kind not in best or saving > best[kind][0]:
                 best[kind] = (saving, schedule, row)
         drawn.append((schedule, tuple(savings)))
-        if shared is None or min(savings) > shared[0]:
-            shared = (min(savings), schedule, tuple(savings))
-    assert shared is not None
     policy = Policy(mode="adaptive", target_latency=target)
     per_kind = []
     for kind in kinds:
-        adaptive = _row(
-            kind,
+        adaptive = aggregate(
             ADAPTIVE,
             "pollwise",
+            kind,
             [run_pollwise(ADAPTIVE, policy, w) for w in timelines[kind]],
         )
         saving, schedule, row = best[kind]
@@ -360,7 +359,7 @@ def search(
                 _span(frontiers[kind]),
             )
         )
-    return Search(tuple(per_kind), shared[1], shared[2], tuple(drawn))
+    return Search(tuple(per_kind), tuple(drawn))
 
 
 _DESCRIPTION = """\

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from bench.ceiling import (
     MAX_WAIT,
     Ceiling,
+    Search,
     SilenceSchedule,
     draw_schedule,
     fixed_frontier,
@@ -212,9 +213,6 @@ def test_the_search_keeps_the_best_draw_per_kind_and_the_best_worst() -> None:
     for index in range(len(kinds)):
         best = max(found.draws, key=lambda draw: draw[1][index])
         assert found.per_kind[index].saving == best[1][index]
-    worst_first = max(found.draws, key=lambda draw: min(draw[1]))
-    assert found.shared_savings == worst_first[1]
-    assert found.shared == worst_first[0]
     # Each recorded saving is what the schedule saves, run again alone.
     schedule, savings = found.draws[5]
     for index, kind in enumerate(kinds):
@@ -223,6 +221,15 @@ def test_the_search_keeps_the_best_draw_per_kind_and_the_best_worst() -> None:
         row = aggregate("x", "y", kind, runs)
         frontier = fixed_frontier(kind, timelines)
         assert saving_at_p95(frontier, row) == savings[index]
+
+
+def test_the_shared_schedule_is_the_first_with_the_best_worst_saving() -> None:
+    a, b, c, d = (SilenceSchedule.fixed(interval) for interval in (1, 2, 3, 4))
+    found = Search(
+        (), ((a, (0.0, 0.0)), (b, (0.5, -0.1)), (c, (0.05, 0.01)), (d, (0.3, 0.01)))
+    )
+    assert found.shared == c  # not b, whose sum is higher, nor d, drawn later
+    assert found.shared_savings == (0.05, 0.01)
 
 
 @settings(max_examples=50)
