@@ -45,7 +45,7 @@ from pollwise.engine.rules import rounding_slack
 from .metrics import Row, Run, aggregate, measure
 from .strategies import ADAPTIVE, FRONTIER_INTERVALS, frontier_name, run_pollwise
 from .suite import SAVING_KINDS, KindResult, frontier_requests
-from .workloads import KINDS, SEEDS_PER_KIND, Workload, workloads
+from .workloads import KINDS, MAX_SEEDS, SEEDS_PER_KIND, Workload, workloads
 
 __all__ = [
     "Ceiling",
@@ -70,8 +70,6 @@ MAX_WAIT: Final = _DEFAULTS.max_delay
 #: schedules' p95 can be set against the frontier rather than beyond it.
 TARGETS: Final = (min(FRONTIER_INTERVALS), 4.0)
 _TIMEOUT_REACHED: Final = TIMEOUT - rounding_slack(TIMEOUT)
-#: Most seeds per kind a search runs (the full bench uses 200).
-MAX_SEEDS: Final = 10_000
 
 #: What the search draws from: waits as multiples of the target latency,
 #: silences in seconds.
@@ -285,12 +283,15 @@ class Search:
     @property
     def shared(self) -> SilenceSchedule:
         """The first schedule drawn whose worst saving is the highest."""
-        return max(self.draws, key=lambda draw: min(draw[1]))[0]
+        return self._shared_draw()[0]
 
     @property
     def shared_savings(self) -> tuple[float, ...]:
         """That schedule's saving on each kind."""
-        return max(self.draws, key=lambda draw: min(draw[1]))[1]
+        return self._shared_draw()[1]
+
+    def _shared_draw(self) -> tuple[SilenceSchedule, tuple[float, ...]]:
+        return max(self.draws, key=lambda draw: min(draw[1]))
 
     def lines(self) -> list[str]:
         found = [line for ceiling in self.per_kind for line in ceiling.lines()]

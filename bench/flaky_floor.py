@@ -37,7 +37,13 @@ from pollwise.engine.rules import clamp_hint
 
 from .metrics import Row, aggregate, percentile
 from .strategies import ADAPTIVE, frontier_name, run_pollwise
-from .workloads import HOLDOUT_SEED_BASE, SEEDS_PER_KIND, Workload, workloads
+from .workloads import (
+    HOLDOUT_SEED_BASE,
+    MAX_SEEDS,
+    SEEDS_PER_KIND,
+    Workload,
+    workloads,
+)
 
 __all__ = [
     "MIN_GAP",
@@ -62,15 +68,10 @@ _WALL_ORIGIN: Final = FakeClock().wall_time()
 
 def outage_latencies(workload: Workload) -> list[float]:
     """Each message's latency if it is seen as soon as an outage allows."""
-    latencies = []
-    for arrival in workload.arrivals:
-        sent = arrival
-        fault = workload.fault_at(sent)
-        while fault is not None:
-            sent = fault.end
-            fault = workload.fault_at(sent)
-        latencies.append(sent + workload.latency - arrival)
-    return latencies
+    return [
+        workload.first_good_time(arrival) + workload.latency - arrival
+        for arrival in workload.arrivals
+    ]
 
 
 def probe_latencies(workload: Workload, gap: float) -> list[float]:
@@ -184,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--seeds",
         type=int,
         default=SEEDS_PER_KIND,
-        help="how many seeds, 1-10000 (default: %(default)s)",
+        help=f"how many seeds, 1-{MAX_SEEDS} (default: %(default)s)",
     )
     parser.add_argument(
         "--first-seed",
@@ -194,8 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"hold-out seeds start at {HOLDOUT_SEED_BASE})",
     )
     args = parser.parse_args(argv)
-    if not 1 <= args.seeds <= 10_000:
-        parser.error(f"--seeds must be 1-10000, got {args.seeds}")
+    if not 1 <= args.seeds <= MAX_SEEDS:
+        parser.error(f"--seeds must be 1-{MAX_SEEDS}, got {args.seeds}")
     if args.first_seed < 0:
         parser.error(f"--first-seed must be 0 or more, got {args.first_seed}")
     seeds = range(args.first_seed, args.first_seed + args.seeds)

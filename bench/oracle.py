@@ -30,12 +30,7 @@ def _latest_good_send(workload: Workload, low: float, high: float) -> float:
             t = fault.start - 1e-9
     if t >= low:
         return t
-    t = high
-    blocking = workload.fault_at(t)
-    while blocking is not None:
-        t = blocking.end
-        blocking = workload.fault_at(t)
-    return t
+    return workload.first_good_time(high)
 
 
 def oracle_requests(workload: Workload, bound: float) -> int:

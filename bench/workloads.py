@@ -29,6 +29,7 @@ import attrs
 __all__ = [
     "HOLDOUT_SEED_BASE",
     "KINDS",
+    "MAX_SEEDS",
     "SEEDS_PER_KIND",
     "Fault",
     "Workload",
@@ -38,6 +39,10 @@ __all__ = [
 
 #: Hold-out seeds start here; the adaptive mode was tuned on seeds below it.
 HOLDOUT_SEED_BASE: Final = 1000
+
+#: Most seeds per kind the analysis commands (``bench.ceiling``,
+#: ``bench.flaky_floor``) accept.
+MAX_SEEDS: Final = 10_000
 
 #: Seeds per kind in a full run, tuning and hold-out alike. With 40, the
 #: adaptive mode's saving on long tails read 2% on one set and 16% on the
@@ -97,6 +102,15 @@ class Workload:
             if fault.start <= t < fault.end:
                 return fault
         return None
+
+    def first_good_time(self, t: float) -> float:
+        """The earliest time from ``t`` on at which a request does not fail
+        (outages that run into each other are passed as one)."""
+        fault = self.fault_at(t)
+        while fault is not None:
+            t = fault.end
+            fault = self.fault_at(t)
+        return t
 
 
 def _gaps(rng: random.Random, start: float, gaps: list[float]) -> tuple[float, ...]:
